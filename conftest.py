@@ -1,0 +1,51 @@
+"""Shared pytest setup: quiet, headless runs; the built book as a session fixture; per-notebook durations."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+NOTEBOOK_BUDGET_SECONDS = 30.0
+
+# Set before nbval starts any kernel, so that kernels inherit them: no progress bars, no GUI backend.
+os.environ.setdefault("SIMPLE_ALGEBRA_QUIET", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+_notebook_seconds: dict[str, float] = defaultdict(float)
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    path = report.nodeid.split("::")[0]
+    if path.endswith(".ipynb"):
+        _notebook_seconds[path] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if not _notebook_seconds:
+        return
+    terminalreporter.section("notebook durations (nbval, CPU profile; budget 30 s each)")
+    for path, seconds in sorted(_notebook_seconds.items(), key=lambda item: -item[1]):
+        flag = "  OVER BUDGET" if seconds > NOTEBOOK_BUDGET_SECONDS else ""
+        terminalreporter.write_line(f"{seconds:7.1f} s  {path}{flag}")
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> dict:
+    """Build the whole book once per session, with warnings as errors, into a temporary folder."""
+    output = tmp_path_factory.mktemp("book")
+    # The jupyter-book script beside this Python: the build must use the same environment as the tests.
+    command = [str(Path(sys.executable).with_name("jupyter-book")), "build", str(ROOT), "--path-output", str(output),
+               "-W", "-n", "--keep-going"]
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
+    seconds = time.perf_counter() - start
+    print(f"\nbook build: {seconds:.1f} s, exit code {done.returncode}")
+    return {"returncode": done.returncode, "log": done.stdout + done.stderr, "html": output / "_build" / "html",
+            "seconds": seconds}

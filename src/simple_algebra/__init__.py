@@ -1,0 +1,15 @@
+"""simple_algebra: the shared, tested implementation behind the Simple Algebra book.
+
+Modules (one per theme; each public function's docstring names its chapter and paper):
+
+- ``runtime``: device, seeding, compute profiles, progress bars.
+- ``validation``: input checks that raise clear ``ValueError``s.
+- ``plotting``: the house style and log-log plots with a fitted slope.
+- ``explorer``: sliders in Jupyter, pre-rendered frames in the built book.
+- ``polynomial_attention``: polynomial vs softmax attention and the planted-token experiment (Part II).
+"""
+
+from .runtime import describe, device, generator, profile, progress, seed_everything, sizes
+
+__version__ = "0.1.0"
+__all__ = ["describe", "device", "generator", "profile", "progress", "seed_everything", "sizes"]

@@ -1,0 +1,96 @@
+"""Where and how big the book's computations run: device, seeding and compute profiles.
+
+Every chapter picks its sizes through :func:`sizes`, so one switch (the ``cpu`` or ``gpu`` profile) scales
+the whole book. Environment variables override the automatic choices:
+
+- ``SIMPLE_ALGEBRA_DEVICE``: a torch device string (``cpu``, ``cuda``, ``cuda:1``); default CUDA when available.
+- ``SIMPLE_ALGEBRA_PROFILE``: ``cpu`` (every chapter in 30 s on two cores) or ``gpu`` (the papers' larger
+  sizes); default ``gpu`` when the device is CUDA, else ``cpu``.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+
+DEVICE_VARIABLE = "SIMPLE_ALGEBRA_DEVICE"
+PROFILE_VARIABLE = "SIMPLE_ALGEBRA_PROFILE"
+PROFILES = ("cpu", "gpu")
+
+T = TypeVar("T")
+
+
+def device() -> torch.device:
+    """The device the book computes on: ``$SIMPLE_ALGEBRA_DEVICE`` if set, else CUDA when available, else CPU."""
+    requested = os.environ.get(DEVICE_VARIABLE, "").strip()
+    if requested:
+        try:
+            chosen = torch.device(requested)
+        except RuntimeError as error:
+            raise ValueError(f"{DEVICE_VARIABLE}={requested!r} is not a torch device string") from error
+        if chosen.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"{DEVICE_VARIABLE}={requested!r} asks for CUDA, but no CUDA device is available")
+        return chosen
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def profile() -> str:
+    """The compute profile: ``$SIMPLE_ALGEBRA_PROFILE`` if set, else ``gpu`` on a CUDA device, else ``cpu``."""
+    requested = os.environ.get(PROFILE_VARIABLE, "").strip().lower()
+    if requested:
+        if requested not in PROFILES:
+            raise ValueError(f"{PROFILE_VARIABLE} must be one of {PROFILES}, got {requested!r}")
+        return requested
+    return "gpu" if device().type == "cuda" else "cpu"
+
+
+def sizes(cpu: T, gpu: T) -> T:
+    """Pick a chapter's sizes for the active profile: ``sizes(cpu=dict(n=512), gpu=dict(n=65536))``."""
+    return gpu if profile() == "gpu" else cpu
+
+
+def seed_everything(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch, and return a CPU ``torch.Generator`` seeded the same way.
+
+    Same seed, same numbers: chapters draw their randomness from the returned generator (or from
+    :func:`generator`) rather than from global state wherever they can.
+    """
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return generator(seed)
+
+
+def generator(seed: int, on: torch.device | str | None = None) -> torch.Generator:
+    """A fresh ``torch.Generator`` for ``seed`` on device ``on`` (CPU by default)."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    made = torch.Generator(device=torch.device(on) if on is not None else "cpu")
+    made.manual_seed(seed)
+    return made
+
+
+def describe() -> dict[str, Any]:
+    """A one-line summary for the top of a chapter: device, profile, torch version."""
+    return {"device": str(device()), "profile": profile(), "torch": torch.__version__}
+
+
+QUIET_VARIABLE = "SIMPLE_ALGEBRA_QUIET"
+
+
+def quiet() -> bool:
+    """True when progress bars should stay silent: ``$SIMPLE_ALGEBRA_QUIET`` is set (tests and book builds)."""
+    return os.environ.get(QUIET_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def progress(iterable: Any, **options: Any) -> Any:
+    """Wrap a long loop in a ``tqdm.auto`` progress bar that is silent in tests and book builds."""
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, disable=quiet(), **options)
