@@ -19,6 +19,7 @@ os.environ.setdefault("SIMPLE_ALGEBRA_QUIET", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
+_build_seconds: list[float] = []
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -28,6 +29,9 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:
+    if _build_seconds:
+        terminalreporter.section("book build")
+        terminalreporter.write_line(f"{_build_seconds[0]:7.1f} s  jupyter-book build (every notebook, static explorers)")
     if not _notebook_seconds:
         return
     terminalreporter.section("notebook durations (nbval, CPU profile; budget 30 s each)")
@@ -46,6 +50,6 @@ def built_book(tmp_path_factory) -> dict:
     start = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     seconds = time.perf_counter() - start
-    print(f"\nbook build: {seconds:.1f} s, exit code {done.returncode}")
+    _build_seconds.append(seconds)
     return {"returncode": done.returncode, "log": done.stdout + done.stderr, "html": output / "_build" / "html",
             "seconds": seconds}
