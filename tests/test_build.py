@@ -30,3 +30,12 @@ def test_static_explorers_are_embedded_and_small(built_book):
             size = len(block.encode())
             print(f"{page.name}: explorer payload {size / 1e6:.2f} MB")
             assert size <= EXPLORER_BUDGET
+
+
+def test_no_directive_is_left_unparsed(built_book):
+    # A directive MyST failed to parse (say, a backtick inside a backtick fence's title) shows up as raw text.
+    for entry in toc_files():
+        text = (built_book["html"] / f"{entry}.html").read_text()
+        body = re.sub(r"<(pre|code)[^>]*>.*?</\1>", "", text, flags=re.S)
+        for marker in ("```{", ":::{", "{prf:", "{exercise}", "{solution}"):
+            assert marker not in body, f"{entry}: unparsed directive {marker!r}"
