@@ -6,6 +6,7 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``validation``: input checks that raise clear ``ValueError``s.
 - ``plotting``: the house style and log-log plots with a fitted slope.
 - ``explorer``: sliders in Jupyter, pre-rendered frames in the built book.
+- ``kernels``: empirical (torch.func) and analytic (arc-cosine) neural tangent kernels, kernel movement (Part I).
 - ``polynomial_attention``: polynomial vs softmax attention and the planted-token experiment (Part II).
 """
 
