@@ -311,8 +311,8 @@ def train_recording_kernel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s
         grads = torch.autograd.grad(loss, parameters)
         with torch.no_grad():
             for value, grad in zip(parameters, grads):
-                value -= lr * grad
-        record.losses.append(loss.item())
+                value.add_(grad, alpha=-lr)
+        record.losses.append(float(loss.detach()))
         if step % every == 0 and step != steps:
             remember(step)
     with torch.no_grad():
