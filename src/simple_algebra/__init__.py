@@ -7,6 +7,7 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``plotting``: the house style and log-log plots with a fitted slope.
 - ``explorer``: sliders in Jupyter, pre-rendered frames in the built book.
 - ``kernels``: empirical (torch.func) and analytic (arc-cosine) neural tangent kernels, kernel movement (Part I).
+- ``one_bit``: 1-bit vs full-precision two-layer networks trained with the straight-through estimator (Part I).
 - ``polynomial_attention``: polynomial vs softmax attention and the planted-token experiment (Part II).
 """
 
