@@ -4,17 +4,16 @@ import pytest
 import torch
 
 from simple_algebra import one_bit as ob
+from simple_algebra.runtime import one_thread
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 
 @pytest.fixture(scope="module", autouse=True)
-def one_thread():
+def single_thread():
     # The matrices here are tiny; on a shared CPU two torch threads spin-wait for each other and run 100x slower.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+    with one_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

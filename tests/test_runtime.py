@@ -61,3 +61,20 @@ def test_describe_names_device_and_profile(monkeypatch):
     monkeypatch.setenv(runtime.DEVICE_VARIABLE, "cpu")
     monkeypatch.delenv(runtime.PROFILE_VARIABLE, raising=False)
     assert sa.describe()["device"] == "cpu" and sa.describe()["profile"] == "cpu"
+
+
+def test_one_thread_restores_the_thread_count_even_after_an_error():
+    import torch
+
+    from simple_algebra.runtime import one_thread
+
+    before = torch.get_num_threads()
+    with one_thread():
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    try:
+        with one_thread():
+            raise RuntimeError("inside")
+    except RuntimeError:
+        pass
+    assert torch.get_num_threads() == before

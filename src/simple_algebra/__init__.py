@@ -2,16 +2,18 @@
 
 Modules (one per theme; each public function's docstring names its chapter and paper):
 
-- ``runtime``: device, seeding, compute profiles, progress bars.
+- ``runtime``: device, seeding, compute profiles, progress bars, thread control.
 - ``validation``: input checks that raise clear ``ValueError``s.
 - ``plotting``: the house style and log-log plots with a fitted slope.
 - ``explorer``: sliders in Jupyter, pre-rendered frames in the built book.
 - ``kernels``: empirical (torch.func) and analytic (arc-cosine) neural tangent kernels, kernel movement (Part I).
 - ``one_bit``: 1-bit vs full-precision two-layer networks trained with the straight-through estimator (Part I).
+- ``softmax_networks``: two-layer softmax / exp / ReLU networks in the NTK regime, and score learning (Part I).
+- ``gaussian_mixture``: Gaussian mixtures under the diffusion (OU) process: density, score, Hessian, sampling.
 - ``polynomial_attention``: polynomial vs softmax attention and the planted-token experiment (Part II).
 """
 
-from .runtime import describe, device, generator, profile, progress, seed_everything, sizes
+from .runtime import describe, device, generator, one_thread, profile, progress, seed_everything, sizes
 
 __version__ = "0.1.0"
-__all__ = ["describe", "device", "generator", "profile", "progress", "seed_everything", "sizes"]
+__all__ = ["describe", "device", "generator", "one_thread", "profile", "progress", "seed_everything", "sizes"]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .runtime import progress
+from .runtime import one_thread, progress
 from .validation import check_finite_tensor, check_int, check_real
 
 SCHEMES = ("full", "sign", "bitnet")
@@ -221,8 +221,9 @@ def width_sweep(data: RegressionData, widths: Sequence[int], seeds: Sequence[int
     """
     if len(widths) == 0 or len(seeds) == 0:
         raise ValueError("widths and seeds must not be empty")
-    runs = {(width, seed): compare(data, width, scheme, activation, lr, steps, seed, paired)
-            for width in progress(widths, desc="widths") for seed in seeds}
+    with one_thread():  # many small matrix products: threads only add waiting
+        runs = {(width, seed): compare(data, width, scheme, activation, lr, steps, seed, paired)
+                for width in progress(widths, desc="widths") for seed in seeds}
     measures = {"full_train": lambda c: c.full.train_mse, "one_bit_train": lambda c: c.one_bit.train_mse,
                 "full_test": lambda c: c.full.test_mse, "one_bit_test": lambda c: c.one_bit.test_mse,
                 "generalization_difference": lambda c: c.generalization_difference,

@@ -10,8 +10,10 @@ the whole book. Environment variables override the automatic choices:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -94,3 +96,18 @@ def progress(iterable: Any, **options: Any) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(iterable, disable=quiet(), **options)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run torch on one CPU thread inside the ``with`` block, then restore the previous thread count.
+
+    Sweeps of many small (n x m) operations gain nothing from intra-op threads, and on a busy two-core machine
+    the threads spin-wait on each other: the Part I sweeps ran ten to a hundred times slower with two threads.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
