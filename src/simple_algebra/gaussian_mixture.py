@@ -152,6 +152,20 @@ class GaussianMixture:
         return (points, labels) if return_components else points
 
 
+def _positive_per_component(name: str, value: torch.Tensor | list[float] | float, k: int,
+                            dtype: torch.dtype) -> torch.Tensor:
+    """``value`` as a length-``k`` tensor of positive numbers (one number is shared by all components)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = torch.full((k,), float(value), dtype=dtype)
+    value = value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=dtype)
+    check_finite_tensor(name, value, ndim=1)
+    if value.shape[0] != k:
+        raise ValueError(f"{name} must have one entry per component ({k}), got {value.shape[0]}")
+    if (value <= 0).any():
+        raise ValueError(f"{name} must be positive")
+    return value
+
+
 def gaussian_mixture(weights: torch.Tensor | list[float], means: torch.Tensor | list,
                      variances: torch.Tensor | list[float] | float, dtype: torch.dtype = torch.float64,
                      device: torch.device | str | None = None) -> GaussianMixture:
@@ -165,20 +179,8 @@ def gaussian_mixture(weights: torch.Tensor | list[float], means: torch.Tensor | 
         means = means[:, None]
     check_finite_tensor("means", means, ndim=2)
     k = means.shape[0]
-    weights = weights if isinstance(weights, torch.Tensor) else torch.tensor(weights, dtype=means.dtype)
-    check_finite_tensor("weights", weights, ndim=1)
-    if weights.shape[0] != k:
-        raise ValueError(f"weights must have one entry per component ({k}), got {weights.shape[0]}")
-    if (weights <= 0).any():
-        raise ValueError("weights must be positive")
-    if isinstance(variances, (int, float)) and not isinstance(variances, bool):
-        variances = torch.full((k,), float(variances), dtype=means.dtype)
-    variances = variances if isinstance(variances, torch.Tensor) else torch.tensor(variances, dtype=means.dtype)
-    check_finite_tensor("variances", variances, ndim=1)
-    if variances.shape[0] != k:
-        raise ValueError(f"variances must have one entry per component ({k}), got {variances.shape[0]}")
-    if (variances <= 0).any():
-        raise ValueError("variances must be positive")
+    weights = _positive_per_component("weights", weights, k, means.dtype)
+    variances = _positive_per_component("variances", variances, k, means.dtype)
     weights = weights.to(dtype=means.dtype, device=means.device)
     return GaussianMixture(weights / weights.sum(), means, variances.to(dtype=means.dtype, device=means.device))
 
