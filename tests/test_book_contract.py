@@ -80,6 +80,9 @@ def test_chapter_contract(path):
         if cell["cell_type"] == "code":
             assert not cell.get("outputs") and cell.get("execution_count") is None, "committed without outputs"
     assert notebook["metadata"].get("kernelspec", {}).get("name") == "python3"
+    # The sidebar, the page contents and the browser tab show headings as plain text, where $...$ stays raw.
+    headings = [line for line in markdown.splitlines() if re.match(r"^#{1,6} ", line)]
+    assert not [line for line in headings if "$" in line], "headings must not contain math"
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
