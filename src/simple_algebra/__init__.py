@@ -4,6 +4,7 @@ Modules (one per theme; each public function's docstring names its chapter and p
 
 - ``runtime``: device, seeding, compute profiles, progress bars, thread control.
 - ``validation``: input checks that raise clear ``ValueError``s.
+- ``metrics``: the relative error every chapter reports (kernel movement, approximation and score errors).
 - ``plotting``: the house style and log-log plots with a fitted slope.
 - ``explorer``: sliders in Jupyter, pre-rendered frames in the built book.
 - ``kernels``: empirical (torch.func) and analytic (arc-cosine) neural tangent kernels, kernel movement (Part I).

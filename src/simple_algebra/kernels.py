@@ -8,7 +8,7 @@ chapters share:
 - :func:`relu_kernels`, the infinite-width NNGP and NTK of a deep ReLU network (the arc-cosine recursion);
 - :class:`NTKMLP` / :func:`ntk_mlp`, a fully connected network in the NTK parametrisation whose kernel
   converges to :func:`relu_kernels` as the width grows;
-- :func:`kernel_movement`, :func:`smallest_eigenvalue` and :func:`train_recording_kernel`.
+- :func:`kernel_movement`, :func:`eigenvalues`, :func:`smallest_eigenvalue` and :func:`train_recording_kernel`.
 
 Chapter: "The Neural Tangent Kernel" (Jacot, Gabriel, Hongler, NeurIPS 2018, arXiv 1806.07572), reused by
 "Scaling 1-bit networks" and "The frontiers of softmax".
@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
+from .metrics import relative_error
 from .runtime import generator, progress
 from .validation import check_finite_tensor, check_int, check_real
 
@@ -231,14 +232,7 @@ def ntk_mlp(input_dim: int, width: int, depth: int, outputs: int = 1, seed: int 
 
 def kernel_movement(initial: torch.Tensor, final: torch.Tensor) -> float:
     """Relative kernel movement ``||K_T - K_0||_F / ||K_0||_F`` (0 means the kernel did not move)."""
-    check_finite_tensor("initial", initial)
-    check_finite_tensor("final", final)
-    if initial.shape != final.shape:
-        raise ValueError(f"kernels must have the same shape, got {tuple(initial.shape)} and {tuple(final.shape)}")
-    scale = torch.linalg.norm(initial)
-    if scale == 0:
-        raise ValueError("the initial kernel is zero, so relative movement is undefined")
-    return float(torch.linalg.norm(final - initial) / scale)
+    return relative_error(final, initial)
 
 
 def as_matrix(kernel: torch.Tensor) -> torch.Tensor:
@@ -251,13 +245,18 @@ def as_matrix(kernel: torch.Tensor) -> torch.Tensor:
     return kernel
 
 
-def smallest_eigenvalue(kernel: torch.Tensor) -> float:
-    """The smallest eigenvalue of a square kernel matrix (symmetrised first), e.g. ``lambda_min(H_0)``."""
+def eigenvalues(kernel: torch.Tensor) -> torch.Tensor:
+    """The eigenvalues, ascending, of a square kernel matrix (symmetrised first; block kernels via :func:`as_matrix`)."""
     check_finite_tensor("kernel", kernel)
     matrix = as_matrix(kernel)
     if matrix.shape[0] != matrix.shape[1]:
         raise ValueError(f"the kernel must be square, got shape {tuple(matrix.shape)}")
-    return float(torch.linalg.eigvalsh((matrix + matrix.T) / 2)[0])
+    return torch.linalg.eigvalsh((matrix + matrix.T) / 2)
+
+
+def smallest_eigenvalue(kernel: torch.Tensor) -> float:
+    """The smallest eigenvalue of a square kernel matrix, e.g. ``lambda_min(H_0)``."""
+    return float(eigenvalues(kernel)[0])
 
 
 @dataclass

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .runtime import one_thread, progress
+from .runtime import generator, one_thread, progress
 from .validation import check_finite_tensor, check_int, check_real
 
 SCHEMES = ("full", "sign", "bitnet")
@@ -108,10 +108,10 @@ def regression_data(n: int = 64, d: int = 16, n_test: int = 256, seed: int = 0, 
     1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
     """
     n, d, n_test = check_int("n", n, 1), check_int("d", d, 1), check_int("n_test", n_test, 1)
-    generator = torch.Generator().manual_seed(seed)
-    X = torch.randn(n + n_test, d, generator=generator, dtype=torch.float64)
+    draw = generator(seed)
+    X = torch.randn(n + n_test, d, generator=draw, dtype=torch.float64)
     X /= X.norm(dim=1, keepdim=True)
-    u, v = torch.randn(2, d, generator=generator, dtype=torch.float64)
+    u, v = torch.randn(2, d, generator=draw, dtype=torch.float64)
     y = torch.sin(3 * X @ (u / u.norm())) + 0.5 * torch.cos(2 * X @ (v / v.norm()))
     X, y = X.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
     return RegressionData(X[:n], y[:n], X[n:], y[n:])
@@ -127,9 +127,9 @@ def initial_weights(d: int, width: int, seed: int = 0, paired: bool = True, dtyp
     Scaling 1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
     """
     d, width = check_int("d", d, 1), check_int("width", width, 2, 1 << 20)
-    generator = torch.Generator().manual_seed(seed)
-    W = torch.randn(d, width, generator=generator, dtype=torch.float64)
-    a = torch.randint(0, 2, (width,), generator=generator).to(torch.float64) * 2 - 1
+    draw = generator(seed)
+    W = torch.randn(d, width, generator=draw, dtype=torch.float64)
+    a = torch.randint(0, 2, (width,), generator=draw).to(torch.float64) * 2 - 1
     if paired:
         if width % 2:
             raise ValueError(f"a paired init needs an even width, got {width}")

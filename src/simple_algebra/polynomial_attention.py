@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .runtime import generator
 from .validation import check_finite_tensor, check_int, check_real
 
 MAX_DEGREE = 64
@@ -91,16 +92,16 @@ def planted_tokens(n: int, samples: int, large_value: float = 4.0, seed: int = 0
     large_value = check_real("large_value", large_value, low=1.0, low_inclusive=False)
     if samples % 2:
         raise ValueError(f"samples must be even (half D0, half D1), got {samples}")
-    generator = torch.Generator().manual_seed(seed)
-    scores = torch.rand(samples, n, generator=generator, dtype=torch.float64)
+    draw = generator(seed)
+    scores = torch.rand(samples, n, generator=draw, dtype=torch.float64)
     # U(0, 1) can return exactly 0, which polynomial attention cannot normalise if a whole row were zero and
     # which log() maps to -inf; nudging zeros up keeps every score in (0, 1).
     scores.clamp_(min=torch.finfo(torch.float64).tiny)
-    values = torch.randint(0, 2, (samples, n), generator=generator).to(torch.float64) * 2 - 1
+    values = torch.randint(0, 2, (samples, n), generator=draw).to(torch.float64) * 2 - 1
     labels = torch.zeros(samples, dtype=torch.long)
     labels[samples // 2:] = 1
     planted = torch.full((samples,), -1, dtype=torch.long)
-    planted[samples // 2:] = torch.randint(0, n, (samples // 2,), generator=generator)
+    planted[samples // 2:] = torch.randint(0, n, (samples // 2,), generator=draw)
     rows = torch.arange(samples // 2, samples)
     scores[rows, planted[samples // 2:]] = large_value
     return PlantedTokens(scores.to(device=device, dtype=dtype), values.to(device=device, dtype=dtype),

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .metrics import relative_error  # also the chapter's pa.relative_error
 from .runtime import generator, progress
 from .taylor_features import taylor_features
 from .validation import check_finite_tensor, check_int, check_real
@@ -182,15 +183,6 @@ def random_inputs(batch: int, length: int, dim: int, seed: int = 0, scale: float
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
     Q, K, V = (torch.randn(*shape, dtype=torch.float64, generator=draw) for _ in range(3))
     return tuple(x.to(dtype=dtype, device=device) for x in (scale * Q, scale * K, V))
-
-
-def relative_error(estimate: torch.Tensor, exact: torch.Tensor) -> float:
-    """``||estimate - exact||_F / ||exact||_F``. Chapter: Infinite-long prefixes (arXiv 2406.14036)."""
-    check_finite_tensor("estimate", estimate)
-    check_finite_tensor("exact", exact)
-    if estimate.shape != exact.shape:
-        raise ValueError(f"shapes differ: {tuple(estimate.shape)} and {tuple(exact.shape)}")
-    return float(torch.linalg.norm(estimate - exact) / torch.linalg.norm(exact))
 
 
 class NTKAttention(nn.Module):

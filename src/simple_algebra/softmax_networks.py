@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from .kernels import empirical_ntk, train_recording_kernel
+from .kernels import eigenvalues, empirical_ntk, train_recording_kernel
+from .metrics import relative_error
 from .runtime import generator, one_thread, progress
 from .validation import check_finite_tensor, check_int, check_real
 
@@ -145,7 +146,7 @@ def gradient_descent_step_size(kernel: torch.Tensor, n: int, factor: float = 1.0
     kernel direction to zero in one step and ``factor < 2`` is the stability limit of the linearised dynamics.
     """
     factor = check_real("factor", factor, 0.0, low_inclusive=False)
-    largest = float(torch.linalg.eigvalsh((kernel + kernel.T) / 2)[-1])
+    largest = float(eigenvalues(kernel)[-1])
     if largest <= 0:
         raise ValueError("the kernel has no positive eigenvalue")
     return factor * n / largest
@@ -181,11 +182,9 @@ def train_network(activation: str, width: int, x: torch.Tensor, y: torch.Tensor,
     initial = empirical_ntk(network, x)
     lr = gradient_descent_step_size(initial, x.shape[0], lr_factor)
     record = train_recording_kernel(network, x, y, steps, lr)
-    eigenvalues = torch.linalg.eigvalsh((initial + initial.T) / 2)
-    final = record.kernels[-1]
-    final_spectrum = torch.linalg.eigvalsh((final + final.T) / 2).flip(0).cpu()
-    run = WidthRun(activation, width, seed, lr, record.movement, float(eigenvalues[0]), float(eigenvalues[-1]),
-                   record.losses, eigenvalues.flip(0).cpu(), final_spectrum)
+    spectrum = eigenvalues(initial)
+    run = WidthRun(activation, width, seed, lr, record.movement, float(spectrum[0]), float(spectrum[-1]),
+                   record.losses, spectrum.flip(0).cpu(), eigenvalues(record.kernels[-1]).flip(0).cpu())
     return network, run
 
 
@@ -272,15 +271,6 @@ class ScoreFit:
             return self.network(circle_features(x, self.scale))
 
 
-def relative_score_error(predicted: torch.Tensor, exact: torch.Tensor) -> float:
-    """``sqrt(E (s_hat - s)^2 / E s^2)`` over samples of ``p_t``: the score-matching error, relative."""
-    check_finite_tensor("predicted", predicted)
-    check_finite_tensor("exact", exact)
-    if predicted.shape != exact.shape:
-        raise ValueError(f"shapes differ: {tuple(predicted.shape)} and {tuple(exact.shape)}")
-    return float(((predicted - exact) ** 2).mean().sqrt() / (exact**2).mean().sqrt())
-
-
 def learn_score(mixture, t: float, n: int = 64, width: int = 1024, steps: int = 400, seed: int = 0,
                 scale: float = 2.0, test_samples: int = 4000, lr_factor: float = 1.0) -> ScoreFit:
     """Train a softmax network to regress the exact score ``s_t = d/dx log p_t`` of a 1-D Gaussian mixture.
@@ -301,11 +291,11 @@ def learn_score(mixture, t: float, n: int = 64, width: int = 1024, steps: int = 
     untrained = TwoLayerNetwork(3, width, "softmax", seed=seed + NETWORK_SEED_OFFSET, dtype=features.dtype,
                                 device=features.device)
     with torch.no_grad():
-        initial_error = relative_score_error(untrained(circle_features(test_x, scale)), test_score)
+        initial_error = relative_error(untrained(circle_features(test_x, scale)), test_score)
     with one_thread():
         network, run = train_network("softmax", width, features, train_score, steps,
                                      seed=seed + NETWORK_SEED_OFFSET, lr_factor=lr_factor)
     run.seed = seed
     fit = ScoreFit(network, scale, train_x, train_score, run, 0.0, initial_error)
-    fit.relative_error = relative_score_error(fit(test_x), test_score)
+    fit.relative_error = relative_error(fit(test_x), test_score)
     return fit
