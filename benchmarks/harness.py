@@ -2,8 +2,9 @@
 
 A benchmark is a :class:`Benchmark`: a name, the two implementations' names, a target ratio, a tolerance on
 their disagreement, and ``setup(quick)`` which builds the inputs and returns ``(baseline, ours, sizes)``, two
-zero-argument callables returning tensors, and the sizes used. Each ``bench_*.py`` file in this folder lists
-its benchmarks in ``BENCHMARKS``; ``run.py`` finds them.
+zero-argument callables returning tensors, and the sizes used. A benchmark whose claim is not only a ratio (a
+memory size, a throughput) also gives ``measurements(quick)``, a dict of named numbers stored in the record.
+Each ``bench_*.py`` file in this folder lists its benchmarks in ``BENCHMARKS``; ``run.py`` finds them.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ class Benchmark:
     target_ratio: float
     tolerance: float
     setup: Setup
+    measurements: Callable[[bool], dict[str, Any]] | None = field(default=None)
 
 
 def _synchronize() -> None:
@@ -77,4 +79,5 @@ def measure(benchmark: Benchmark, quick: bool = False) -> dict[str, Any]:
         "device": str(sa.device()),
         "quick": quick,
         "sizes": sizes,
+        "measurements": benchmark.measurements(quick) if benchmark.measurements else {},
     }

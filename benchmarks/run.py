@@ -42,6 +42,8 @@ def table(records: list[dict]) -> str:
         flag = "" if r["meets_target"] else "  (below target)"
         lines.append(f"{r['name']:24} {r['baseline_seconds']:11.4f} {r['ours_seconds']:9.4f} {r['ratio']:7.1f}x "
                      f"{r['target_ratio']:6.1f}x {r['error']:9.1e}  {r['device']}{flag}")
+        for key, value in r.get("measurements", {}).items():
+            lines.append(f"{'':24}   {key} = {value:.4g}" if isinstance(value, float) else f"{'':24}   {key} = {value}")
     return "\n".join(lines)
 
 

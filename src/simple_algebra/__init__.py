@@ -15,6 +15,7 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``fourier_circuits``: modular addition with k inputs, the max-margin Fourier construction, spectra (Part I).
 - ``gaussian_mixture``: Gaussian mixtures under the diffusion (OU) process: density, score, Hessian, sampling.
 - ``polynomial_attention``: polynomial vs softmax attention and the planted-token experiment (Part II).
+- ``attention``: exact (masked, max-subtracted, float64) softmax attention, the reference for Part II.
 """
 
 from .runtime import describe, device, generator, one_thread, profile, progress, seed_everything, sizes
