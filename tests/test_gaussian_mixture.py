@@ -4,6 +4,13 @@ import pytest
 import torch
 
 from simple_algebra import gaussian_mixture as gm
+from simple_algebra.runtime import one_thread
+
+
+@pytest.fixture(autouse=True)
+def single_thread():
+    with one_thread():  # many small tensor operations: two threads only spin-wait on a busy machine
+        yield
 
 
 def mixtures():
@@ -99,3 +106,69 @@ def test_bad_inputs_raise():
         mixture.score(torch.zeros(3, 2, dtype=torch.float64))
     with pytest.raises(ValueError, match="t must be"):
         mixture.at_time(-1.0)
+
+
+def test_ou_is_the_constant_schedule_and_vp_matches_its_ou_time():
+    mixture = mixtures()[1]
+    for t in (0.0, 0.07, 0.5, 3.0):
+        ou_a, ou_b = gm.ou_coefficients(t)
+        a, b = gm.ou_schedule().coefficients(t)
+        assert math.isclose(a, ou_a, rel_tol=1e-14) and math.isclose(b, ou_b, rel_tol=1e-14, abs_tol=1e-300)
+    vp = gm.vp_schedule()
+    for t in (0.01, 0.3, 1.0):
+        torch.testing.assert_close(mixture.at_time(t, vp).variances, mixture.at_time(vp.ou_time(t)).variances)
+        torch.testing.assert_close(mixture.at_time(t, vp).means, mixture.at_time(vp.ou_time(t)).means)
+        a, b = vp.coefficients(t)
+        assert math.isclose(a * a + b * b, 1.0, rel_tol=1e-14)  # variance preserving
+    # B(t) is the integral of beta: compare with a fine trapezoid rule
+    grid = torch.linspace(0, 0.8, 20001, dtype=torch.float64)
+    trapezoid = float(torch.trapezoid(torch.tensor([vp.beta(float(s)) for s in grid[::100]]), grid[::100]))
+    assert math.isclose(vp.integrated_beta(0.8), trapezoid, rel_tol=1e-9)
+
+
+def test_vp_diffusion_matches_simulation():
+    mixture = gm.ring_mixture(8, 2.0, 0.3)
+    vp = gm.vp_schedule()
+    generator = torch.Generator().manual_seed(6)
+    xt = gm.diffuse(mixture.sample(40000, generator), 0.2, generator, schedule=vp)
+    law = mixture.at_time(0.2, vp)
+    standard_error = math.sqrt(float((xt**2).sum(1).var()) / xt.shape[0])
+    assert abs(float((xt**2).sum(1).mean()) - law.second_moment()) < 3 * standard_error
+    a, b = vp.coefficients(0.2)
+    assert math.isclose(law.second_moment(), a * a * mixture.second_moment() + 2 * b * b, rel_tol=1e-12)
+    assert law.second_moment() <= law.second_moment_bound() + 1e-12
+
+
+def test_second_moment_bound_is_k_free_and_holds():
+    for k in (1, 2, 8, 128):
+        ring = gm.ring_mixture(k, 2.0, 0.3)
+        assert math.isclose(ring.second_moment(), 4.0 + 2 * 0.09, rel_tol=1e-12)
+        assert math.isclose(ring.second_moment_bound(), 4.18, rel_tol=1e-12)
+    lopsided = mixtures()[1]
+    assert lopsided.second_moment() <= lopsided.second_moment_bound()
+
+
+def test_lipschitz_bound_is_attained_by_two_components_at_the_midpoint():
+    for t in (0.01, 0.1, 1.0):
+        pair = gm.ring_mixture(2, 2.0, 0.3).at_time(t)
+        midpoint = torch.zeros(1, 2, dtype=torch.float64)
+        norm = float(torch.linalg.matrix_norm(pair.score_jacobian(midpoint), ord=2)[0])
+        assert math.isclose(norm, pair.lipschitz_bound(), rel_tol=1e-10)
+        assert pair.lipschitz_bound() <= pair.hessian_bound()
+        many = gm.ring_mixture(64, 2.0, 0.3).at_time(t)
+        x = torch.randn(400, 2, generator=torch.Generator().manual_seed(7), dtype=torch.float64) * 2
+        assert torch.linalg.matrix_norm(many.score_jacobian(x), ord=2).max() <= many.lipschitz_bound() + 1e-9
+
+
+def test_score_function_and_schedule_validation():
+    mixture = mixtures()[2]
+    x = mixture.sample(5, torch.Generator().manual_seed(8))
+    vp = gm.vp_schedule()
+    torch.testing.assert_close(mixture.score_function(vp)(x, 0.4), mixture.at_time(0.4, vp).score(x))
+    torch.testing.assert_close(mixture.score_function()(x, 0.4), mixture.at_time(0.4).score(x))
+    with pytest.raises(ValueError, match="beta_min"):
+        gm.vp_schedule(beta_min=0.0)
+    with pytest.raises(ValueError, match="horizon"):
+        gm.NoiseSchedule(1.0, 2.0, -1.0)
+    with pytest.raises(ValueError, match="t must be"):
+        vp.coefficients(-0.1)

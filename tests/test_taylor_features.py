@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from simple_algebra.taylor_features import feature_dimension, taylor_features, truncated_exp_kernel
+from simple_algebra.taylor_features import (feature_dimension, taylor_features, taylor_features_by_row,
+                                            truncated_exp_kernel)
 
 
 def _points(n, d, seed):
@@ -54,3 +55,11 @@ def test_bad_input_raises():
         truncated_exp_kernel(_points(2, 3, 0), _points(2, 4, 0), 2)
     with pytest.raises(ValueError):
         feature_dimension(0, 2)
+
+
+def test_by_row_layout_is_the_transpose():
+    u = torch.randn(37, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    for degree in (0, 1, 4):
+        torch.testing.assert_close(taylor_features_by_row(u, degree).T, taylor_features(u, degree), rtol=0, atol=1e-14)
+    with pytest.raises(ValueError):
+        taylor_features_by_row(u[0], 2)

@@ -16,6 +16,14 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``gaussian_mixture``: Gaussian mixtures under the diffusion (OU) process: density, score, Hessian, sampling.
 - ``polynomial_attention``: polynomial vs softmax attention and the planted-token experiment (Part II).
 - ``attention``: exact (masked, max-subtracted, float64) softmax attention, the reference for Part II.
+- ``attention_gradient``: the attention-loss gradient: the exact n x n formula and the almost-linear low-rank one (Part II).
+- ``conv_basis``: conv(b, m) matrices, conv-basis recovery from Q and K, FFT attention in O(k n d log n) (Part II).
+- ``streaming_attention``: one-pass attention with a state of fixed size and a CountSketch of the outputs (Part II).
+- ``optimizer_runs``: digits, a small MLP, equal gradient budgets over seeds, quartile bands (Part IV).
+- ``acceleration``: the unified framework's geometry, RA and RVA around SGD, momentum and Adam (Part IV).
+- ``delta_bar_delta``: delta-bar-delta and the regret-corrected RDBD learning rates (Part IV).
+- ``diffusion``: DDPM and probability-flow samplers driven by any score; sliced Wasserstein and MMD (Part V).
+- ``gradient_leakage``: a one-layer attention model, the DLG attack, clipping and noise, a DP accountant (Part V).
 """
 
 from .runtime import describe, device, generator, one_thread, profile, progress, seed_everything, sizes

@@ -6,8 +6,11 @@ The forward process is ``x_t = a_t x_0 + b_t z`` with ``a_t = exp(-t)``, ``b_t^2
     x_t ~ sum_i alpha_i N(a_t mu_i, (a_t^2 s_i^2 + b_t^2) I),
 
 so the density, the score ``grad log p_t`` and its Jacobian (the Hessian of ``log p_t``) stay in closed form
-at every time. Components are *isotropic* (one variance per component): that covers every mixture the book
-draws, keeps the score a few tensor operations, and makes the ``k``-independent smoothness bound simple.
+at every time. The variance-preserving (VP) process ``dx = -beta(t) x / 2 dt + sqrt(beta(t)) dW`` with a linear
+``beta`` schedule (:class:`NoiseSchedule`) has the same form with ``a_t = exp(-B(t) / 2)``, ``b_t^2 = 1 - a_t^2``,
+``B(t) = int_0^t beta``; the OU process is the constant schedule ``beta = 2``, so both share one code path.
+Components are *isotropic* (one variance per component): that covers every mixture the book draws,
+keeps the score a few tensor operations, and makes the ``k``-independent smoothness bound simple.
 
 Chapters: "The frontiers of softmax" (Gu, Li, Liang, Shi, Song; arXiv 2405.03251), which learns such a score
 with a softmax network, and "Smoothness of Gaussian-mixture diffusions" (Gu, Liang, Shi, Song, Zhou;
@@ -17,6 +20,7 @@ arXiv 2405.16418), which bounds its Lipschitz constant and second moment.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +42,71 @@ def ou_forward(x0: torch.Tensor, t: float, generator: torch.Generator | None = N
     """
     check_finite_tensor("x0", x0, ndim=2)
     a, b = ou_coefficients(t)
+    noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
+    return a * x0 + b * noise
+
+
+@dataclass(frozen=True)
+class NoiseSchedule:
+    """The forward SDE ``dx = -beta(t) x / 2 dt + sqrt(beta(t)) dW`` with ``beta`` linear in ``t``.
+
+    ``beta(t) = beta_min + (beta_max - beta_min) t / horizon``; the marginal is ``x_t = a_t x_0 + b_t z`` with
+    ``a_t = exp(-B(t) / 2)``, ``b_t^2 = 1 - exp(-B(t))``, ``B(t) = int_0^t beta`` (variance preserving). The OU
+    process of :func:`ou_coefficients` is ``beta = 2`` (:func:`ou_schedule`); DDPM's usual choice is
+    :func:`vp_schedule`. Chapter: Smoothness of Gaussian-mixture diffusions (arXiv 2405.16418).
+    """
+
+    beta_min: float
+    beta_max: float
+    horizon: float = 1.0
+
+    def __post_init__(self) -> None:
+        check_real("beta_min", self.beta_min, 0.0, low_inclusive=False)
+        check_real("beta_max", self.beta_max, 0.0, low_inclusive=False)
+        check_real("horizon", self.horizon, 0.0, low_inclusive=False)
+
+    def beta(self, t: float) -> float:
+        """The noise rate ``beta(t)`` (linear, extended past ``horizon``), ``t >= 0``."""
+        t = check_real("t", t, 0.0)
+        return self.beta_min + (self.beta_max - self.beta_min) * t / self.horizon
+
+    def integrated_beta(self, t: float) -> float:
+        """``B(t) = beta_min t + (beta_max - beta_min) t^2 / (2 horizon)``."""
+        t = check_real("t", t, 0.0)
+        return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t / self.horizon
+
+    def coefficients(self, t: float) -> tuple[float, float]:
+        """``(a_t, b_t)`` with ``a_t = exp(-B(t) / 2)``, ``b_t = sqrt(1 - exp(-B(t)))`` (``expm1``: exact near 0)."""
+        integral = self.integrated_beta(t)
+        return math.exp(-0.5 * integral), math.sqrt(-math.expm1(-integral))
+
+    def ou_time(self, t: float) -> float:
+        """The OU time with the same marginal: ``B(t) / 2``."""
+        return 0.5 * self.integrated_beta(t)
+
+
+def ou_schedule() -> NoiseSchedule:
+    """The OU process ``dx = -x dt + sqrt(2) dW`` as a schedule (``beta = 2``): ``a_t = exp(-t)``."""
+    return NoiseSchedule(2.0, 2.0, 1.0)
+
+
+def vp_schedule(beta_min: float = 0.1, beta_max: float = 20.0, horizon: float = 1.0) -> NoiseSchedule:
+    """The VP schedule of DDPM / score SDEs: ``beta`` from ``beta_min`` to ``beta_max`` over ``[0, horizon]``."""
+    return NoiseSchedule(beta_min, beta_max, horizon)
+
+
+def _coefficients(t: float, schedule: NoiseSchedule | None) -> tuple[float, float]:
+    return ou_coefficients(t) if schedule is None else schedule.coefficients(t)
+
+
+def diffuse(x0: torch.Tensor, t: float, generator: torch.Generator | None = None,
+            schedule: NoiseSchedule | None = None) -> torch.Tensor:
+    """Simulate ``x_t = a_t x_0 + b_t z`` under ``schedule`` (``None``: OU, as :func:`ou_forward`).
+
+    Shapes: ``x0 (n, d)`` -> ``(n, d)``; dtype and device follow ``x0``; noise from the CPU ``generator``.
+    """
+    check_finite_tensor("x0", x0, ndim=2)
+    a, b = _coefficients(t, schedule)
     noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
     return a * x0 + b * noise
 
@@ -67,10 +136,22 @@ class GaussianMixture:
         """The dimension ``d``."""
         return self.means.shape[1]
 
-    def at_time(self, t: float) -> GaussianMixture:
-        """The law of ``x_t`` under the OU forward process: means ``a_t mu_i``, variances ``a_t^2 s_i^2 + b_t^2``."""
-        a, b = ou_coefficients(t)
+    def at_time(self, t: float, schedule: NoiseSchedule | None = None) -> GaussianMixture:
+        """The law of ``x_t``: means ``a_t mu_i``, variances ``a_t^2 s_i^2 + b_t^2``, the same weights.
+
+        ``schedule``: ``None`` for the OU process (``a_t = exp(-t)``), or a :class:`NoiseSchedule` (VP).
+        A ``k``-mixture stays a ``k``-mixture at every time (arXiv 2405.16418).
+        """
+        a, b = _coefficients(t, schedule)
         return GaussianMixture(self.weights, a * self.means, a * a * self.variances + b * b)
+
+    def score_function(self, schedule: NoiseSchedule | None = None) -> Callable[[torch.Tensor, float], torch.Tensor]:
+        """The exact time-dependent score ``(x (n, d), t) -> grad log p_t(x) (n, d)``, for the samplers."""
+
+        def score(x: torch.Tensor, t: float) -> torch.Tensor:
+            return self.at_time(t, schedule).score(x)
+
+        return score
 
     def _check_points(self, x: torch.Tensor) -> torch.Tensor:
         check_finite_tensor("x", x, ndim=2)
@@ -130,6 +211,18 @@ class GaussianMixture:
         diameter = float(torch.cdist(self.means, self.means).max()) if self.components > 1 else 0.0
         return float(1.0 / variance + diameter**2 / (4.0 * variance**2))
 
+    def lipschitz_bound(self) -> float:
+        """The sharp ``k``-independent bound ``||Hess log p|| <= max(1/s^2, D^2 / (4 s^4) - 1/s^2)`` (shared ``s^2``).
+
+        The Hessian is ``-I / s^2 + C`` with ``0 <= C <= D^2 / (4 s^4) I`` (the covariance of the component scores,
+        which differ only by ``mu_i / s^2``), so its eigenvalues lie in ``[-1/s^2, D^2 / (4 s^4) - 1/s^2]``.
+        Two equally weighted components attain it at their midpoint. At most :meth:`hessian_bound`; raises
+        ``ValueError`` without a shared variance. Chapter: Smoothness of Gaussian-mixture diffusions (arXiv 2405.16418).
+        """
+        loose = self.hessian_bound()
+        inverse = float(1.0 / self.variances[0])
+        return max(inverse, loose - 2.0 * inverse)
+
     def mean(self) -> torch.Tensor:
         """The mixture mean ``sum_i alpha_i mu_i``: ``(d,)``."""
         return self.weights @ self.means
@@ -137,6 +230,13 @@ class GaussianMixture:
     def second_moment(self) -> float:
         """``E ||x||^2 = sum_i alpha_i (||mu_i||^2 + d s_i^2)``."""
         return float(self.weights @ ((self.means**2).sum(dim=1) + self.dim * self.variances))
+
+    def second_moment_bound(self) -> float:
+        """A ``k``-free bound ``E ||x||^2 <= max_i (||mu_i||^2 + d s_i^2)`` (a weighted mean is at most its max).
+
+        Along the diffusion the exact value is ``a_t^2 E ||x_0||^2 + d b_t^2``: ``at_time(t).second_moment()``.
+        """
+        return float(((self.means**2).sum(dim=1) + self.dim * self.variances).max())
 
     def sample(self, n: int, generator: torch.Generator | None = None,
                return_components: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:

@@ -96,6 +96,28 @@ def taylor_features(u: torch.Tensor, degree: int) -> torch.Tensor:
     return torch.cat(blocks, dim=-1) * normalisation
 
 
+def taylor_features_by_row(u: torch.Tensor, degree: int) -> torch.Tensor:
+    """``taylor_features(u, degree).T``: the features of the rows of ``u`` (n, d) as the columns of an (r, n) tensor.
+
+    The same monomial tree with the features on the first axis, so that each degree is a gather of whole contiguous
+    rows: about twice as fast as :func:`taylor_features` for long, thin blocks of tokens (a stream's chunks).
+    Chapter: One-pass streaming attention (Addanki, Li, Song, Yang; arXiv 2311.14652).
+    """
+    check_finite_tensor("u", u, ndim=2)
+    degree = check_int("degree", degree, 0)
+    if feature_dimension(u.shape[1], degree) > MAX_FEATURES:
+        raise ValueError(f"C(d + g, g) = {feature_dimension(u.shape[1], degree)} features for d = {u.shape[1]}, "
+                         f"g = {degree}: more than {MAX_FEATURES}; lower the degree")
+    steps, normalisation = _monomial_tree_on(u.shape[1], degree, u.dtype, u.device)
+    coordinates = u.T.contiguous()
+    current = torch.ones(1, u.shape[0], dtype=u.dtype, device=u.device)
+    blocks = [current]
+    for parents, variables in steps:
+        current = current[parents] * coordinates[variables]
+        blocks.append(current)
+    return torch.cat(blocks) * normalisation[:, None]
+
+
 def truncated_exp_kernel(u: torch.Tensor, v: torch.Tensor, degree: int) -> torch.Tensor:
     """The reference ``sum_{j <= g} <u_a, v_b>^j / j!`` for all pairs: ``u`` (n1, d), ``v`` (n2, d) -> (n1, n2).
 
