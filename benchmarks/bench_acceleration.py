@@ -21,8 +21,9 @@ from __future__ import annotations
 import functools
 import time
 
-import simple_algebra as sa
 from harness import Benchmark
+
+import simple_algebra as sa
 from simple_algebra import acceleration as acc
 from simple_algebra import optimizer_runs as runs
 
@@ -37,29 +38,16 @@ def _data():
 
 
 def _trainer(make_optimizer, steps: int):
+    """Train a fresh MLP for ``steps`` batches of 32 (``optimizer_runs.train``: one CPU thread, seeded batches);
+    return its final accuracy on the training set."""
     import torch
 
     data = _data()
-    n, draw = len(data.y_train), sa.generator(0)
-    order = torch.cat([torch.randperm(n, generator=draw) for _ in range(32 * steps // n + 1)])  # several epochs
-    batches = order[:32 * steps].view(steps, 32)
-    batches = batches.to(data.y_train.device)
 
     def train() -> torch.Tensor:
-        with sa.one_thread():
-            model = runs.mlp(seed=0, device=data.x_train.device)
-            optimizer = make_optimizer(model.parameters())
-            for batch in batches:
-                x, y = data.x_train[batch], data.y_train[batch]
-
-                def closure():
-                    optimizer.zero_grad()
-                    loss = torch.nn.functional.cross_entropy(model(x), y)
-                    loss.backward()
-                    return loss
-
-                optimizer.step(closure)
-            return torch.tensor([runs.accuracy(model, data.x_train, data.y_train)])
+        model = runs.mlp(seed=0, device=data.x_train.device)
+        runs.train(model, make_optimizer, data, budget=32 * steps, batch_size=32, record_every=32 * steps)
+        return torch.tensor([runs.accuracy(model, data.x_train, data.y_train)])
 
     return train
 

@@ -11,8 +11,9 @@ spin-wait on each other and slow both sides down two- to fivefold.
 
 from __future__ import annotations
 
-import simple_algebra as sa
 from harness import Benchmark
+
+import simple_algebra as sa
 from simple_algebra import attention_gradient as ag
 from simple_algebra.metrics import relative_error
 

@@ -11,8 +11,9 @@ uses n = 1024, d = 16, k = 4. The measurements record the float64 error against 
 
 from __future__ import annotations
 
-import simple_algebra as sa
 from harness import Benchmark
+
+import simple_algebra as sa
 from simple_algebra import conv_basis as cb
 
 DIM, TERMS = 64, 8

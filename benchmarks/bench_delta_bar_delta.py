@@ -21,10 +21,9 @@ import statistics
 import time
 
 import torch
-from torch import nn
+from harness import Benchmark
 
 import simple_algebra as sa
-from harness import Benchmark
 from simple_algebra import delta_bar_delta as dbd
 from simple_algebra import optimizer_runs as runs
 
@@ -32,33 +31,16 @@ BATCH = 32
 
 
 def _trainer(make_optimizer, steps: int):
+    """Train a fresh MLP for ``steps`` batches (``optimizer_runs.train``: one CPU thread, seeded batches); return
+    its final accuracy on the training set."""
     data = runs.digits(seed=0, device=sa.device())
-    draw = sa.generator(0)
-    batches = [torch.randint(len(data.y_train), (BATCH,), generator=draw).to(data.y_train.device) for _ in range(steps)]
 
     def train() -> torch.Tensor:
         model = runs.mlp(seed=0, device=sa.device())
-        optimizer = make_optimizer(model.parameters())
-        for batch in batches:
-            x, y = data.x_train[batch], data.y_train[batch]
+        runs.train(model, make_optimizer, data, budget=BATCH * steps, batch_size=BATCH, record_every=BATCH * steps)
+        return torch.tensor([runs.accuracy(model, data.x_train, data.y_train)])
 
-            def closure() -> torch.Tensor:
-                optimizer.zero_grad()
-                loss = nn.functional.cross_entropy(model(x), y)
-                loss.backward()
-                return loss
-
-            optimizer.step(closure)
-        return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
-
-    if sa.device().type != "cpu":
-        return train
-
-    def one_thread_train() -> torch.Tensor:
-        with sa.one_thread():  # as in runs.train: two threads spin-wait on these tiny operations
-            return train()
-
-    return one_thread_train
+    return train
 
 
 def _pair(steps: int):

@@ -7,9 +7,9 @@ NTK parametrisation) on 256 inputs of dimension 16, float64.
 from __future__ import annotations
 
 import torch
+from harness import Benchmark
 
 import simple_algebra as sa
-from harness import Benchmark
 from simple_algebra import kernels as K
 
 

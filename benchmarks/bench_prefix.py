@@ -10,8 +10,9 @@ of the output's largest entry; the tolerance says so.
 
 from __future__ import annotations
 
-import simple_algebra as sa
 from harness import Benchmark
+
+import simple_algebra as sa
 from simple_algebra import prefix_attention as pa
 
 DEGREE = 2

@@ -9,8 +9,8 @@ KV cache and O(n^2 d) work) against streaming the same n = 2^14 tokens through t
 spin-wait on the shared two-core machine this was tuned on). Target 20x: the exact cost grows like n^2 and ours
 like n, and on the busy two-core machine we measured about 22x at n = 2^13, 41x to 55x at n = 2^14 (three runs)
 and about 125x at n = 2^15, so 20x at n = 2^14 holds with room for load. (Quick mode, n = 2^11, is a smoke test and
-stays below the target: there the fixed per-chunk costs dominate.) The tolerance 1e-3 is the degree-5 Taylor error relative to the largest output
-(measured about 3e-5 to 8e-5).
+stays below the target: there the fixed per-chunk costs dominate.) The tolerance 1e-3 is the degree-5 Taylor
+error relative to the largest output (measured about 3e-5 to 8e-5).
 
 The claim that is not a ratio goes in ``measurements``: streaming n = 2^20 tokens (quick: 2^14) without keeping
 the outputs, the state's bytes measured from its tensors (must be <= 1 MiB), the KV cache's bytes (2 n d float32)
@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import time
 
-import simple_algebra as sa
 from harness import Benchmark
+
+import simple_algebra as sa
 from simple_algebra import streaming_attention as st
 
 DIM, DEGREE, BOUND, CHUNK, WIDTH, REPETITIONS = 4, 5, 0.7, 256, 512, 5

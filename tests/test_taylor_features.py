@@ -5,8 +5,12 @@ import math
 import pytest
 import torch
 
-from simple_algebra.taylor_features import (feature_dimension, taylor_features, taylor_features_by_row,
-                                            truncated_exp_kernel)
+from simple_algebra.taylor_features import (
+    feature_dimension,
+    taylor_features,
+    taylor_features_by_row,
+    truncated_exp_kernel,
+)
 
 
 def _points(n, d, seed):

@@ -10,13 +10,13 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``kernels``: empirical (torch.func) and analytic (arc-cosine) neural tangent kernels, kernel movement (Part I).
 - ``one_bit``: 1-bit vs full-precision two-layer networks trained with the straight-through estimator (Part I).
 - ``softmax_networks``: two-layer softmax / exp / ReLU networks in the NTK regime, and score learning (Part I).
-- ``taylor_features``: polynomial (Taylor) features with <phi(u), phi(v)> ~ exp(<u, v>), shared by the attention chapters.
+- ``taylor_features``: Taylor features with <phi(u), phi(v)> ~ exp(<u, v>), shared by the attention chapters.
 - ``prefix_attention``: prefix attention, NTK-Attention and its closed-form prefix summary (Part I).
 - ``fourier_circuits``: modular addition with k inputs, the max-margin Fourier construction, spectra (Part I).
 - ``gaussian_mixture``: Gaussian mixtures under the diffusion (OU) process: density, score, Hessian, sampling.
 - ``polynomial_attention``: polynomial vs softmax attention and the planted-token experiment (Part II).
 - ``attention``: exact (masked, max-subtracted, float64) softmax attention, the reference for Part II.
-- ``attention_gradient``: the attention-loss gradient: the exact n x n formula and the almost-linear low-rank one (Part II).
+- ``attention_gradient``: the attention-loss gradient: the exact n x n formula and the low-rank one (Part II).
 - ``conv_basis``: conv(b, m) matrices, conv-basis recovery from Q and K, FFT attention in O(k n d log n) (Part II).
 - ``streaming_attention``: one-pass attention with a state of fixed size and a CountSketch of the outputs (Part II).
 - ``optimizer_runs``: digits, a small MLP, equal gradient budgets over seeds, quartile bands (Part IV).
