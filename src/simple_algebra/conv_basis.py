@@ -116,11 +116,15 @@ def _conv_basis_matmul(b: torch.Tensor, m: list[int], V: torch.Tensor, chunk: in
         total = None
         for first in range(0, len(terms), step):
             batch = terms[first:first + step]
-            window = V.new_zeros(len(batch), columns, width)
-            for index, r in enumerate(batch):  # V's rows >= n - m_r, placed at their offset in the window
-                window[index, :, width - m[r]:] = values[:, n - m[r]:]
+            # V's rows >= n - m_r at their offset in a window of twice the width, zero elsewhere: writing each
+            # entry once, instead of zeroing the whole window and letting rfft pad it again.
+            window = V.new_empty(len(batch), columns, length)
+            window[..., width:] = 0
+            for index, r in enumerate(batch):
+                window[index, :, :width - m[r]] = 0
+                window[index, :, width - m[r]:width] = values[:, n - m[r]:]
             kernels = torch.fft.rfft(b[batch, :width], n=length, dim=-1)[:, None, :]
-            spectra = torch.fft.rfft(window, n=length, dim=-1)
+            spectra = torch.fft.rfft(window, dim=-1)
             if torch.is_grad_enabled() and (b.requires_grad or V.requires_grad):
                 spectra = spectra * kernels
             else:  # inference: no 2^26-entry temporary
