@@ -19,6 +19,7 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``attention_gradient``: the attention-loss gradient: the exact n x n formula and the low-rank one (Part II).
 - ``conv_basis``: conv(b, m) matrices, conv-basis recovery from Q and K, FFT attention in O(k n d log n) (Part II).
 - ``streaming_attention``: one-pass attention with a state of fixed size and a CountSketch of the outputs (Part II).
+- ``leverage_scores``: exact and fast leverage scores, row sampling, spectral error, approximate Newton (Part III).
 - ``optimizer_runs``: digits, a small MLP, equal gradient budgets over seeds, quartile bands (Part IV).
 - ``acceleration``: the unified framework's geometry, RA and RVA around SGD, momentum and Adam (Part IV).
 - ``delta_bar_delta``: delta-bar-delta and the regret-corrected RDBD learning rates (Part IV).

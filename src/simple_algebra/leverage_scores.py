@@ -1,0 +1,240 @@
+"""Leverage scores, row sampling, and the approximate-Newton loop that Part III builds on.
+
+The leverage score of row ``i`` of ``A (n, d)`` (full column rank) is
+
+    sigma_i = a_i^T (A^T A)^{-1} a_i = ||Q_i||^2   (A = Q R, a thin QR),
+
+so ``0 <= sigma_i <= 1`` and ``sum_i sigma_i = d``. Sampling ``s`` rows i.i.d. with ``p_i = sigma_i / d`` and
+weighting each by ``1 / (s p_i)`` gives ``H~ = sum_j B_ij^T B_ij / (s p_ij)``, an unbiased estimate of ``B^T B``
+whose spectral error ``eps0 = ||H^{-1/2} H~ H^{-1/2} - I||_2`` is small once ``s ~ d log d / eps0^2`` rows are
+drawn, whatever ``n`` is. An approximate Newton method replaces the Hessian by such an ``H~`` at each step.
+
+Chapters (Part III): inverting the leverage-score gradient (Li, Song, Xu, Yin; arXiv 2408.11267) and approximate
+Newton for a two-layer regression (Li, Song, Wang, Yin; arXiv 2311.15390).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from .runtime import generator
+from .validation import check_finite_tensor, check_int, check_real
+
+Vector = torch.Tensor
+
+
+def _check_tall(name: str, A: torch.Tensor) -> torch.Tensor:
+    check_finite_tensor(name, A, ndim=2)
+    if A.shape[0] < A.shape[1]:
+        raise ValueError(f"{name} must have at least as many rows as columns (n >= d), got shape {tuple(A.shape)}")
+    return A
+
+
+def leverage_scores(A: torch.Tensor) -> torch.Tensor:
+    """Exact leverage scores ``sigma_i = ||Q_i||^2`` from a thin QR of ``A (n, d)``: (n,), summing to d.
+
+    ``O(n d^2)``; float64 inside, returned in ``A``'s dtype. ``A`` must have full column rank (else ValueError).
+    """
+    _check_tall("A", A)
+    Q, R = torch.linalg.qr(A.to(torch.float64), mode="reduced")
+    diagonal = R.diagonal().abs()
+    if diagonal.min() <= 1e-12 * diagonal.max():
+        raise ValueError("A does not have full column rank: its leverage scores are not defined")
+    return (Q * Q).sum(dim=1).to(A.dtype)
+
+
+def count_sketch(A: torch.Tensor, rows: int, seed: int = 0) -> torch.Tensor:
+    """``S A`` for a CountSketch ``S (rows, n)``: each row of ``A`` is added, with a random sign, to one random
+    bucket. ``O(nnz(A))``; ``S`` is never formed. Shapes: (n, d) -> (rows, d)."""
+    check_finite_tensor("A", A, ndim=2)
+    rows = check_int("rows", rows, 1)
+    draw = generator(seed)
+    buckets = torch.randint(rows, (A.shape[0],), generator=draw).to(A.device)
+    signs = (torch.randint(2, (A.shape[0],), generator=draw) * 2 - 1).to(device=A.device, dtype=A.dtype)
+    return torch.zeros(rows, A.shape[1], dtype=A.dtype, device=A.device).index_add_(0, buckets, A * signs[:, None])
+
+
+def approximate_leverage_scores(A: torch.Tensor, sketch_rows: int | None = None, projection_dim: int | None = None,
+                                seed: int = 0) -> torch.Tensor:
+    """Fast leverage scores: ``R`` from a QR of the CountSketch ``S A``, then ``||(A R^{-1}) G||^2`` row by row with a
+    Gaussian ``G (d, k) / sqrt(k)`` (Johnson-Lindenstrauss), so ``A R^{-1}`` (n x d) is never formed.
+
+    ``S A`` with ``4 d^2`` rows (default) is a subspace embedding, so ``A R^{-1}`` has singular values near 1 and its
+    row norms are the leverage scores up to a constant factor; ``k = 8 log n`` (default) keeps every one of them
+    within a constant factor. Cost ``O(nnz(A) + d^3 + n d k)``; good enough for sampling, not for exact values.
+    Shapes: (n, d) -> (n,), in ``A``'s dtype.
+    """
+    _check_tall("A", A)
+    n, d = A.shape
+    sketch_rows = check_int("sketch_rows", sketch_rows, d) if sketch_rows is not None else max(4 * d * d, 2 * d)
+    projection_dim = (check_int("projection_dim", projection_dim, 1) if projection_dim is not None
+                      else max(8, math.ceil(8 * math.log(n))))
+    work = A.to(torch.float64)
+    _, R = torch.linalg.qr(count_sketch(work, min(sketch_rows, 16 * n), seed), mode="reduced")
+    diagonal = R.diagonal().abs()
+    if diagonal.min() <= 1e-12 * diagonal.max():
+        raise ValueError("the sketch of A is rank deficient: A does not have full column rank, or raise sketch_rows")
+    gaussian = torch.randn(d, projection_dim, generator=generator(seed + 1), dtype=torch.float64).to(A.device)
+    # R^{-1} G first (d x k, cheap), then one (n x d) @ (d x k) product.
+    directions = torch.linalg.solve_triangular(R, gaussian, upper=True) / math.sqrt(projection_dim)
+    projected = work @ directions
+    return (projected * projected).sum(dim=1).to(A.dtype)
+
+
+def sample_rows(probabilities: torch.Tensor, samples: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw ``samples`` row indices i.i.d. from ``p`` (normalised here) with weights ``1 / (s p_i)``.
+
+    With these weights ``sum_j w_j B_ij^T B_ij`` is an unbiased estimate of ``B^T B``. Returns (indices (s,),
+    weights (s,)) on ``probabilities``' device.
+    """
+    check_finite_tensor("probabilities", probabilities, ndim=1)
+    samples = check_int("samples", samples, 1)
+    if (probabilities < 0).any() or probabilities.sum() <= 0:
+        raise ValueError("probabilities must be non-negative with a positive sum")
+    p = probabilities.to(torch.float64) / probabilities.to(torch.float64).sum()
+    indices = torch.multinomial(p.cpu(), samples, replacement=True, generator=generator(seed)).to(p.device)
+    weights = 1.0 / (samples * p[indices])
+    return indices, weights.to(probabilities.dtype)
+
+
+def sampled_gram(B: torch.Tensor, samples: int, probabilities: torch.Tensor | None = None,
+                 seed: int = 0) -> torch.Tensor:
+    """``H~ = sum_j w_j B_ij^T B_ij`` from ``samples`` rows drawn by ``probabilities`` (default: the exact leverage
+    scores of ``B``); an unbiased estimate of ``B^T B``. Shapes: ``B (n, d)`` -> (d, d)."""
+    check_finite_tensor("B", B, ndim=2)
+    if probabilities is None:
+        probabilities = leverage_scores(B)
+    elif probabilities.shape != (B.shape[0],):
+        raise ValueError(f"probabilities must have shape ({B.shape[0]},), got {tuple(probabilities.shape)}")
+    indices, weights = sample_rows(probabilities, samples, seed)
+    rows = B[indices]
+    return (rows * weights[:, None]).T @ rows
+
+
+def spectral_error(H: torch.Tensor, H_approx: torch.Tensor) -> float:
+    """``eps0 = ||H^{-1/2} H~ H^{-1/2} - I||_2`` for a symmetric positive definite ``H`` (float64)."""
+    check_finite_tensor("H", H, ndim=2)
+    check_finite_tensor("H_approx", H_approx, ndim=2)
+    if H.shape != H_approx.shape or H.shape[0] != H.shape[1]:
+        raise ValueError(f"H and H_approx must be square and of the same shape, got {tuple(H.shape)} and "
+                         f"{tuple(H_approx.shape)}")
+    values, vectors = torch.linalg.eigh(H.to(torch.float64))
+    if values.min() <= 0:
+        raise ValueError("H must be positive definite")
+    root = vectors / values.sqrt()  # H^{-1/2} = V diag(lambda^{-1/2}) V^T, applied as V diag(.) then V^T
+    whitened = root.T @ H_approx.to(torch.float64) @ root
+    return float(torch.linalg.matrix_norm(whitened - torch.eye(H.shape[0], dtype=torch.float64), ord=2))
+
+
+@dataclass
+class NewtonRun:
+    """The record of an iterative solve: one entry per iterate (``iterates[0]`` is the start).
+
+    ``losses`` (if a loss was given), ``errors`` = ``||x_t - reference||`` (if a reference was given), ``steps`` =
+    the step length t taken at each iteration, ``seconds`` = wall time of each iteration.
+    """
+
+    iterates: list[torch.Tensor] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    errors: list[float] = field(default_factory=list)
+    steps: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def record(self, x: torch.Tensor, loss: Callable[[Vector], torch.Tensor] | None,
+               reference: torch.Tensor | None) -> None:
+        self.iterates.append(x.detach().clone())
+        if loss is not None:
+            self.losses.append(float(loss(x)))
+        if reference is not None:
+            self.errors.append(float(torch.linalg.vector_norm(x - reference)))
+
+
+def _check_start(x0: torch.Tensor, iterations: int, reference: torch.Tensor | None, tolerance: float) -> None:
+    check_finite_tensor("x0", x0, ndim=1)
+    check_int("iterations", iterations, 0)
+    check_real("tolerance", tolerance, low=0.0)
+    if reference is not None and reference.shape != x0.shape:
+        raise ValueError(f"reference must have the shape of x0 {tuple(x0.shape)}, got {tuple(reference.shape)}")
+
+
+def _converged(run: NewtonRun, tolerance: float) -> bool:
+    return bool(run.errors) and run.errors[-1] <= tolerance
+
+
+def approximate_newton(x0: torch.Tensor, gradient: Callable[[Vector], Vector],
+                       hessian: Callable[[Vector, int], torch.Tensor], iterations: int, *,
+                       loss: Callable[[Vector], torch.Tensor] | None = None, reference: torch.Tensor | None = None,
+                       tolerance: float = 0.0, backtracking: bool = True) -> NewtonRun:
+    """Approximate Newton: ``x <- x - t H~(x, k)^{-1} grad(x)`` for ``k = 0, 1, ...``.
+
+    ``hessian(x, k)`` returns any symmetric positive definite (d, d) approximation of the Hessian: exact, or sampled
+    with seed ``k`` so each iteration draws fresh rows. ``t = 1`` unless ``loss`` is given and ``backtracking``: then
+    ``t`` is halved (up to 40 times) until the loss no longer rises, which keeps a local method safe outside its
+    basin. A ``loss`` that raises ValueError at a trial point (e.g. an infeasible point) counts as a rise. Stops
+    after ``iterations`` steps, or once ``||x - reference|| <= tolerance``, or at a zero gradient.
+    """
+    _check_start(x0, iterations, reference, tolerance)
+    run = NewtonRun()
+    x = x0.detach().clone()
+    run.record(x, loss, reference)
+    for k in range(iterations):
+        if _converged(run, tolerance):
+            break
+        start = time.perf_counter()
+        g = gradient(x)
+        if not bool(torch.any(g != 0)):
+            break
+        H = hessian(x, k)
+        if H.shape != (x.shape[0], x.shape[0]) or not bool(torch.isfinite(H).all()):
+            raise ValueError(f"hessian(x, k) must return a finite ({x.shape[0]}, {x.shape[0]}) matrix")
+        direction = torch.linalg.solve(H, g)
+        x, t = _backtrack(x, direction, loss if backtracking else None, run.losses[-1] if run.losses else None)
+        run.steps.append(t)
+        run.seconds.append(time.perf_counter() - start)
+        run.record(x, loss, reference)
+    return run
+
+
+def _backtrack(x: torch.Tensor, direction: torch.Tensor, loss: Callable[[Vector], torch.Tensor] | None,
+               current: float | None) -> tuple[torch.Tensor, float]:
+    t = 1.0
+    if loss is None or current is None:
+        return x - direction, t
+    for _ in range(40):
+        trial = x - t * direction
+        try:
+            value = float(loss(trial))
+        except ValueError:
+            value = math.inf
+        if value <= current:
+            return trial, t
+        t /= 2
+    raise ValueError("backtracking found no step that does not increase the loss: the Hessian approximation is not "
+                     "a descent direction here (start closer to the optimum or sample more rows)")
+
+
+def gradient_descent(x0: torch.Tensor, gradient: Callable[[Vector], Vector], step: float, iterations: int, *,
+                     loss: Callable[[Vector], torch.Tensor] | None = None, reference: torch.Tensor | None = None,
+                     tolerance: float = 0.0) -> NewtonRun:
+    """The first-order baseline ``x <- x - step * grad(x)``, recorded like :func:`approximate_newton`."""
+    _check_start(x0, iterations, reference, tolerance)
+    step = check_real("step", step, low=0.0, low_inclusive=False)
+    run = NewtonRun()
+    x = x0.detach().clone()
+    run.record(x, loss, reference)
+    for _ in range(iterations):
+        if _converged(run, tolerance):
+            break
+        start = time.perf_counter()
+        x = x - step * gradient(x)
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError("gradient descent diverged: lower the step")
+        run.steps.append(step)
+        run.seconds.append(time.perf_counter() - start)
+        run.record(x, loss, reference)
+    return run
