@@ -20,6 +20,8 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``conv_basis``: conv(b, m) matrices, conv-basis recovery from Q and K, FFT attention in O(k n d log n) (Part II).
 - ``streaming_attention``: one-pass attention with a state of fixed size and a CountSketch of the outputs (Part II).
 - ``leverage_scores``: exact and fast leverage scores, row sampling, spectral error, approximate Newton (Part III).
+- ``leverage_inversion``: leverage scores of diag(Ax - b)^-1 A, their gradient, and recovering x from it (Part III).
+- ``softmax_regression``: a softmax-first regression, its closed-form Hessian, exact and sampled Newton (Part III).
 - ``optimizer_runs``: digits, a small MLP, equal gradient budgets over seeds, quartile bands (Part IV).
 - ``acceleration``: the unified framework's geometry, RA and RVA around SGD, momentum and Adam (Part IV).
 - ``delta_bar_delta``: delta-bar-delta and the regret-corrected RDBD learning rates (Part IV).

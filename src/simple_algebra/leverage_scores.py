@@ -26,6 +26,7 @@ from .runtime import generator
 from .validation import check_finite_tensor, check_int, check_real
 
 Vector = torch.Tensor
+LOSS_NOISE = 1e-13  # relative rise of the loss that backtracking treats as rounding, not as a worse point
 
 
 def _check_tall(name: str, A: torch.Tensor) -> torch.Tensor:
@@ -52,7 +53,10 @@ def count_sketch(A: torch.Tensor, rows: int, seed: int = 0) -> torch.Tensor:
     """``S A`` for a CountSketch ``S (rows, n)``: each row of ``A`` is added, with a random sign, to one random
     bucket. ``O(nnz(A))``; ``S`` is never formed. Shapes: (n, d) -> (rows, d)."""
     check_finite_tensor("A", A, ndim=2)
-    rows = check_int("rows", rows, 1)
+    return _count_sketch(A, check_int("rows", rows, 1), seed)
+
+
+def _count_sketch(A: torch.Tensor, rows: int, seed: int) -> torch.Tensor:
     draw = generator(seed)
     buckets = torch.randint(rows, (A.shape[0],), generator=draw).to(A.device)
     signs = (torch.randint(2, (A.shape[0],), generator=draw) * 2 - 1).to(device=A.device, dtype=A.dtype)
@@ -75,7 +79,7 @@ def approximate_leverage_scores(A: torch.Tensor, sketch_rows: int | None = None,
     projection_dim = (check_int("projection_dim", projection_dim, 1) if projection_dim is not None
                       else max(8, math.ceil(8 * math.log(n))))
     work = A.to(torch.float64)
-    _, R = torch.linalg.qr(count_sketch(work, min(sketch_rows, 16 * n), seed), mode="reduced")
+    _, R = torch.linalg.qr(_count_sketch(work, min(sketch_rows, 16 * n), seed), mode="reduced")  # A checked
     diagonal = R.diagonal().abs()
     if diagonal.min() <= 1e-12 * diagonal.max():
         raise ValueError("the sketch of A is rank deficient: A does not have full column rank, or raise sketch_rows")
@@ -174,9 +178,10 @@ def approximate_newton(x0: torch.Tensor, gradient: Callable[[Vector], Vector],
 
     ``hessian(x, k)`` returns any symmetric positive definite (d, d) approximation of the Hessian: exact, or sampled
     with seed ``k`` so each iteration draws fresh rows. ``t = 1`` unless ``loss`` is given and ``backtracking``: then
-    ``t`` is halved (up to 40 times) until the loss no longer rises, which keeps a local method safe outside its
-    basin. A ``loss`` that raises ValueError at a trial point (e.g. an infeasible point) counts as a rise. Stops
-    after ``iterations`` steps, or once ``||x - reference|| <= tolerance``, or at a zero gradient.
+    ``t`` is halved (up to 40 times) until the loss no longer rises (beyond a relative ``1e-13`` of rounding),
+    which keeps a local method safe outside its basin. A ``loss`` that raises ValueError at a trial point (e.g. an
+    infeasible point) counts as a rise. Stops after ``iterations`` steps, or once ``||x - reference|| <= tolerance``,
+    or at a zero gradient.
     """
     _check_start(x0, iterations, reference, tolerance)
     run = NewtonRun()
@@ -211,7 +216,9 @@ def _backtrack(x: torch.Tensor, direction: torch.Tensor, loss: Callable[[Vector]
             value = float(loss(trial))
         except ValueError:
             value = math.inf
-        if value <= current:
+        # Near the optimum the loss changes by less than its own rounding error; a rise within that noise is no
+        # evidence against the step, and refusing it would halve steps at random and stall the solve.
+        if value <= current + LOSS_NOISE * abs(current):
             return trial, t
         t /= 2
     raise ValueError("backtracking found no step that does not increase the loss: the Hessian approximation is not "
