@@ -76,13 +76,12 @@ def ddpm_sample(score: ScoreFunction, x_start: torch.Tensor, steps: int, horizon
     """
     _check_sampler(score, x_start)
     schedule = ou_schedule() if schedule is None else schedule
-    times = time_grid(horizon, delta, steps, spacing)
-    x = x_start
-    for t, t_next in zip(times, times[1:]):
-        h, beta = t - t_next, schedule.beta(t)
+
+    def step(x: torch.Tensor, h: float, beta: float, s: torch.Tensor) -> torch.Tensor:
         noise = torch.randn(x.shape, generator=generator, dtype=x.dtype).to(x.device)
-        x = x + h * beta * (0.5 * x + _checked_score(score, x, t)) + math.sqrt(h * beta) * noise
-    return x
+        return x + h * beta * (0.5 * x + s) + math.sqrt(h * beta) * noise
+
+    return _reverse(score, x_start, time_grid(horizon, delta, steps, spacing), schedule, step)
 
 
 def probability_flow_sample(score: ScoreFunction, x_start: torch.Tensor, steps: int, horizon: float = 5.0,
@@ -96,11 +95,18 @@ def probability_flow_sample(score: ScoreFunction, x_start: torch.Tensor, steps: 
     """
     _check_sampler(score, x_start)
     schedule = ou_schedule() if schedule is None else schedule
-    times = time_grid(horizon, delta, steps, spacing)
-    x = x_start
+
+    def step(x: torch.Tensor, h: float, beta: float, s: torch.Tensor) -> torch.Tensor:
+        return x + 0.5 * h * beta * (x + s)
+
+    return _reverse(score, x_start, time_grid(horizon, delta, steps, spacing), schedule, step)
+
+
+def _reverse(score: ScoreFunction, x: torch.Tensor, times: list[float], schedule: NoiseSchedule,
+             step: Callable[[torch.Tensor, float, float, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Walk the grid ``times`` backwards: ``x <- step(x, h, beta(t), score(x, t))`` with ``h = t - t_next``."""
     for t, t_next in zip(times, times[1:]):
-        h, beta = t - t_next, schedule.beta(t)
-        x = x + 0.5 * h * beta * (x + _checked_score(score, x, t))
+        x = step(x, t - t_next, schedule.beta(t), _checked_score(score, x, t))
     return x
 
 

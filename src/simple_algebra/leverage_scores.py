@@ -166,8 +166,27 @@ def _check_start(x0: torch.Tensor, iterations: int, reference: torch.Tensor | No
         raise ValueError(f"reference must have the shape of x0 {tuple(x0.shape)}, got {tuple(reference.shape)}")
 
 
-def _converged(run: NewtonRun, tolerance: float) -> bool:
-    return bool(run.errors) and run.errors[-1] <= tolerance
+Update = Callable[[torch.Tensor, int, NewtonRun], tuple[torch.Tensor, float] | None]
+
+
+def _iterate(x0: torch.Tensor, update: Update, iterations: int, loss: Callable[[Vector], torch.Tensor] | None,
+             reference: torch.Tensor | None, tolerance: float) -> NewtonRun:
+    """The loop both solvers share: ``update(x, k, run)`` returns ``(x_next, step length)``, or None to stop."""
+    run = NewtonRun()
+    x = x0.detach().clone()
+    run.record(x, loss, reference)
+    for k in range(iterations):
+        if run.errors and run.errors[-1] <= tolerance:
+            break
+        start = time.perf_counter()
+        moved = update(x, k, run)
+        if moved is None:
+            break
+        x, t = moved
+        run.steps.append(t)
+        run.seconds.append(time.perf_counter() - start)
+        run.record(x, loss, reference)
+    return run
 
 
 def approximate_newton(x0: torch.Tensor, gradient: Callable[[Vector], Vector],
@@ -184,25 +203,18 @@ def approximate_newton(x0: torch.Tensor, gradient: Callable[[Vector], Vector],
     or at a zero gradient.
     """
     _check_start(x0, iterations, reference, tolerance)
-    run = NewtonRun()
-    x = x0.detach().clone()
-    run.record(x, loss, reference)
-    for k in range(iterations):
-        if _converged(run, tolerance):
-            break
-        start = time.perf_counter()
+
+    def newton_step(x: torch.Tensor, k: int, run: NewtonRun) -> tuple[torch.Tensor, float] | None:
         g = gradient(x)
         if not bool(torch.any(g != 0)):
-            break
+            return None
         H = hessian(x, k)
         if H.shape != (x.shape[0], x.shape[0]) or not bool(torch.isfinite(H).all()):
             raise ValueError(f"hessian(x, k) must return a finite ({x.shape[0]}, {x.shape[0]}) matrix")
         direction = torch.linalg.solve(H, g)
-        x, t = _backtrack(x, direction, loss if backtracking else None, run.losses[-1] if run.losses else None)
-        run.steps.append(t)
-        run.seconds.append(time.perf_counter() - start)
-        run.record(x, loss, reference)
-    return run
+        return _backtrack(x, direction, loss if backtracking else None, run.losses[-1] if run.losses else None)
+
+    return _iterate(x0, newton_step, iterations, loss, reference, tolerance)
 
 
 def _backtrack(x: torch.Tensor, direction: torch.Tensor, loss: Callable[[Vector], torch.Tensor] | None,
@@ -231,17 +243,11 @@ def gradient_descent(x0: torch.Tensor, gradient: Callable[[Vector], Vector], ste
     """The first-order baseline ``x <- x - step * grad(x)``, recorded like :func:`approximate_newton`."""
     _check_start(x0, iterations, reference, tolerance)
     step = check_real("step", step, low=0.0, low_inclusive=False)
-    run = NewtonRun()
-    x = x0.detach().clone()
-    run.record(x, loss, reference)
-    for _ in range(iterations):
-        if _converged(run, tolerance):
-            break
-        start = time.perf_counter()
-        x = x - step * gradient(x)
-        if not bool(torch.isfinite(x).all()):
+
+    def descent_step(x: torch.Tensor, k: int, run: NewtonRun) -> tuple[torch.Tensor, float]:
+        moved = x - step * gradient(x)
+        if not bool(torch.isfinite(moved).all()):
             raise ValueError("gradient descent diverged: lower the step")
-        run.steps.append(step)
-        run.seconds.append(time.perf_counter() - start)
-        run.record(x, loss, reference)
-    return run
+        return moved, step
+
+    return _iterate(x0, descent_step, iterations, loss, reference, tolerance)
