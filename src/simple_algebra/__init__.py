@@ -22,6 +22,9 @@ Modules (one per theme; each public function's docstring names its chapter and p
 - ``leverage_scores``: exact and fast leverage scores, row sampling, spectral error, approximate Newton (Part III).
 - ``leverage_inversion``: leverage scores of diag(Ax - b)^-1 A, their gradient, and recovering x from it (Part III).
 - ``softmax_regression``: a softmax-first regression, its closed-form Hessian, exact and sampled Newton (Part III).
+- ``kronecker_sampling``: sampling a Kronecker product by leverage scores from its factors; query models (Part III).
+- ``sketched_regression``: leverage-score sketch-and-solve regression and the classical/quantum cost models (Part III).
+- ``heavy_inner_products``: planted heavy pairs, brute force vs grouped search, the omega cost model (Part III).
 - ``optimizer_runs``: digits, a small MLP, equal gradient budgets over seeds, quartile bands (Part IV).
 - ``acceleration``: the unified framework's geometry, RA and RVA around SGD, momentum and Adam (Part IV).
 - ``delta_bar_delta``: delta-bar-delta and the regret-corrected RDBD learning rates (Part IV).

@@ -45,6 +45,9 @@ def check_finite_tensor(name: str, tensor: object, ndim: int | None = None) -> t
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(tensor.shape)}")
-    if not torch.isfinite(tensor).all():
+    # A finite sum proves every entry finite (NaN and inf propagate through a sum), and costs one pass without the
+    # boolean tensor isfinite() allocates; only a sum that overflowed needs the entry-by-entry check.
+    total = tensor.detach().sum()
+    if not bool(torch.isfinite(total)) and not bool(torch.isfinite(tensor.detach()).all()):
         raise ValueError(f"{name} must contain only finite values (found NaN or inf)")
     return tensor
