@@ -88,3 +88,13 @@ def test_backtracking_keeps_the_loss_from_rising():
 def test_bad_input_is_refused(bad):
     with pytest.raises(ValueError):
         bad()
+
+
+def test_conditioned_matrix_has_the_condition_number_and_the_column_space_of_its_basis():
+    basis = matrix(n=200, d=5, heavy=10.0)
+    A = ls.conditioned_matrix(basis, 1e4, torch.Generator().manual_seed(0))
+    singular = torch.linalg.svdvals(A)
+    assert abs(float(singular[0] / singular[-1]) / 1e4 - 1) < 1e-8
+    torch.testing.assert_close(ls.leverage_scores(A), ls.leverage_scores(basis), rtol=1e-8, atol=1e-12)
+    with pytest.raises(ValueError):
+        ls.conditioned_matrix(basis, 0.5, torch.Generator())

@@ -90,6 +90,20 @@ def approximate_leverage_scores(A: torch.Tensor, sketch_rows: int | None = None,
     return (projected * projected).sum(dim=1).to(A.dtype)
 
 
+def conditioned_matrix(basis: torch.Tensor, condition: float, draw: torch.Generator) -> torch.Tensor:
+    """``U diag(sigma) V^T`` with ``U`` the orthonormal Q factor of ``basis (n, d)``, ``V`` a random rotation drawn
+    from ``draw``, and ``sigma`` log-spaced from 1 to ``1 / condition``: condition number exactly ``condition``,
+    with the column space (so the leverage scores) of ``basis``. float64, (n, d).
+    """
+    check_finite_tensor("basis", basis, ndim=2)
+    condition = check_real("condition", condition, low=1.0)
+    U, _ = torch.linalg.qr(basis.to(torch.float64), mode="reduced")
+    d = basis.shape[1]
+    V, _ = torch.linalg.qr(torch.randn(d, d, generator=draw, dtype=torch.float64))
+    sigma = torch.logspace(0.0, -math.log10(condition), d, dtype=torch.float64)
+    return (U * sigma) @ V.T
+
+
 def sample_rows(probabilities: torch.Tensor, samples: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw ``samples`` row indices i.i.d. from ``p`` (normalised here) with weights ``1 / (s p_i)``.
 

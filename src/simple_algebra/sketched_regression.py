@@ -20,7 +20,7 @@ import math
 
 import torch
 
-from .leverage_scores import approximate_leverage_scores, leverage_scores, sample_rows
+from .leverage_scores import approximate_leverage_scores, conditioned_matrix, leverage_scores, sample_rows
 from .runtime import generator
 from .validation import check_finite_tensor, check_int, check_real
 
@@ -165,10 +165,7 @@ def coherent_regression(n: int, d: int, kappa: float = 1.0, responses: int | Non
         chi2 = 2 * torch._standard_gamma(torch.full((n,), nu / 2, dtype=torch.float64), generator=draw)
         t = torch.randn(n, generator=draw, dtype=torch.float64) / (chi2 / nu).sqrt()
         G = G * t.abs()[:, None]
-    U, _ = torch.linalg.qr(G, mode="reduced")
-    V, _ = torch.linalg.qr(torch.randn(d, d, generator=draw, dtype=torch.float64))
-    sigma = torch.logspace(0.0, -math.log10(kappa), d, dtype=torch.float64)
-    A = (U * sigma) @ V.T
+    A = conditioned_matrix(G, kappa, draw)
     shape = (d,) if responses is None else (d, responses)
     x_true = torch.randn(shape, generator=draw, dtype=torch.float64)
     b = A @ x_true + noise * torch.randn((n, *shape[1:]), generator=draw, dtype=torch.float64) / math.sqrt(n)

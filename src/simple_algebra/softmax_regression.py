@@ -27,6 +27,7 @@ from .leverage_scores import (
     NewtonRun,
     approximate_leverage_scores,
     approximate_newton,
+    conditioned_matrix,
     gradient_descent,
     leverage_scores,
     sample_rows,
@@ -74,7 +75,10 @@ def softmax_regression_loss(C: torch.Tensor, b: torch.Tensor, x: torch.Tensor, w
     """``L(x) = 0.5 ||softmax(Cx) - b||^2 + 0.5 w0^2 ||Cx||^2`` (a 0-dim tensor). Shapes: C (n, d), b (n,), x (d,).
 
     Chapter: approximate Newton for two-layer regression (arXiv 2311.15390)."""
-    w0 = _check_problem(C, b, x, w0)
+    return _loss(C, b, x, _check_problem(C, b, x, w0))
+
+
+def _loss(C: torch.Tensor, b: torch.Tensor, x: torch.Tensor, w0: float) -> torch.Tensor:
     y = C @ x
     return 0.5 * ((torch.softmax(y, dim=0) - b) ** 2).sum() + 0.5 * w0**2 * (y * y).sum()
 
@@ -129,11 +133,7 @@ def softmax_regression_hessian_reference(C: torch.Tensor, b: torch.Tensor, x: to
     w0 = _check_problem(C, b, x, w0)
     C64, b64 = C.to(torch.float64), b.to(torch.float64)
 
-    def loss(z: torch.Tensor) -> torch.Tensor:
-        y = C64 @ z
-        return 0.5 * ((torch.softmax(y, dim=0) - b64) ** 2).sum() + 0.5 * w0**2 * (y * y).sum()
-
-    return torch.autograd.functional.hessian(loss, x.to(torch.float64)).to(C.dtype)
+    return torch.autograd.functional.hessian(lambda z: _loss(C64, b64, z, w0), x.to(torch.float64)).to(C.dtype)
 
 
 def _probabilities(B: torch.Tensor, scores: str, seed: int) -> torch.Tensor:
@@ -197,10 +197,8 @@ def random_instance(n: int, d: int, condition: float = 1.0, intercept: bool = Fa
     condition = check_real("condition", condition, low=1.0)
     draw = generator(check_int("seed", seed, 0))
     features = d - 1 if intercept else d
-    Q, _ = torch.linalg.qr(torch.randn(n, max(features, 1), generator=draw, dtype=torch.float64))
-    V, _ = torch.linalg.qr(torch.randn(max(features, 1), max(features, 1), generator=draw, dtype=torch.float64))
-    sigma = torch.logspace(0.0, -math.log10(condition), max(features, 1), dtype=torch.float64)
-    C = math.sqrt(n) * (Q * sigma) @ V.T
+    basis = torch.randn(n, max(features, 1), generator=draw, dtype=torch.float64)
+    C = math.sqrt(n) * conditioned_matrix(basis, condition, draw)
     if intercept:
         C = torch.cat([C[:, :features], torch.ones(n, 1, dtype=torch.float64)], dim=1)
     x_true = torch.randn(d, generator=draw, dtype=torch.float64) / math.sqrt(d)
@@ -237,8 +235,7 @@ class _Cached:
         return self.diagonal, self.a, self.c, self.gamma
 
     def loss(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.C @ x
-        return 0.5 * ((torch.softmax(y, dim=0) - self.b) ** 2).sum() + 0.5 * self.w0**2 * (y * y).sum()
+        return _loss(self.C, self.b, x, self.w0)
 
 
 def newton_solve(C: torch.Tensor, b: torch.Tensor, w0: float, x0: torch.Tensor, iterations: int, *,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from .runtime import generator
-from .taylor_features import feature_dimension, taylor_features_by_row
+from .taylor_features import feature_dimension, taylor_features_by_row, truncated_exp_kernel
 from .validation import check_finite_tensor, check_int, check_real
 
 PRIME = 2**31 - 1  # hash arithmetic modulo a Mersenne prime: a * i + b < 2^62 never overflows int64
@@ -206,9 +206,7 @@ def polynomial_attention_reference(Q: torch.Tensor, K: torch.Tensor, V: torch.Te
         check_finite_tensor(name, x, ndim=2)
     degree = check_int("degree", degree, 0)
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
-    inner = scale * (Q.to(torch.float64) @ K.to(torch.float64).T)
-    kernel = sum(inner**j / math.factorial(j) for j in range(degree + 1))
-    kernel = torch.tril(kernel)
+    kernel = torch.tril(truncated_exp_kernel(scale * Q.to(torch.float64), K.to(torch.float64), degree))
     return (kernel @ V.to(torch.float64)) / kernel.sum(dim=1, keepdim=True)
 
 
