@@ -281,10 +281,8 @@ def reference_solution(problem: LeverageInversion, x0: torch.Tensor | None = Non
 def perturbed_start(problem: LeverageInversion, reference: torch.Tensor, relative: float = 0.02,
                     seed: int = 0) -> torch.Tensor:
     """``x0 = x^ + relative * ||x^|| * z / ||z||`` for a Gaussian direction ``z``; ValueError if outside the domain."""
-    relative = check_real("relative", relative, low=0.0)
-    z = torch.randn(reference.shape[0], generator=generator(seed), dtype=torch.float64).to(reference)
-    x0 = reference + relative * torch.linalg.vector_norm(reference) * z / torch.linalg.vector_norm(z)
-    slack(problem.A, problem.b, x0)
+    x0 = ls.perturbed_start(reference, relative, seed)
+    slack(problem.A, problem.b, x0)  # raises outside the domain Ax > b
     return x0
 
 

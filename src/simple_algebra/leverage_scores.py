@@ -104,6 +104,16 @@ def conditioned_matrix(basis: torch.Tensor, condition: float, draw: torch.Genera
     return (U * sigma) @ V.T
 
 
+def perturbed_start(x_star: torch.Tensor, relative_distance: float, seed: int = 0) -> torch.Tensor:
+    """``x0 = x* + r ||x*|| g / ||g||`` with a seeded Gaussian direction ``g``: a start at relative distance ``r``
+    from ``x*``, for the local convergence experiments of Part III."""
+    check_finite_tensor("x_star", x_star, ndim=1)
+    relative_distance = check_real("relative_distance", relative_distance, low=0.0)
+    g = torch.randn(x_star.shape[0], generator=generator(check_int("seed", seed, 0)), dtype=torch.float64)
+    g = g.to(dtype=x_star.dtype, device=x_star.device)
+    return x_star + relative_distance * torch.linalg.vector_norm(x_star) * g / torch.linalg.vector_norm(g)
+
+
 def sample_rows(probabilities: torch.Tensor, samples: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw ``samples`` row indices i.i.d. from ``p`` (normalised here) with weights ``1 / (s p_i)``.
 

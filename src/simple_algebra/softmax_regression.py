@@ -30,6 +30,7 @@ from .leverage_scores import (
     conditioned_matrix,
     gradient_descent,
     leverage_scores,
+    perturbed_start,  # noqa: F401  (the chapter's sr.perturbed_start)
     sample_rows,
     sampled_gram,
 )
@@ -311,14 +312,3 @@ def smallest_hessian_eigenvalue(C: torch.Tensor, b: torch.Tensor, x: torch.Tenso
     Chapter: approximate Newton for two-layer regression (arXiv 2311.15390)."""
     H = softmax_regression_hessian(C, b, x, w0).to(torch.float64)
     return float(torch.linalg.eigvalsh(H).min())
-
-
-def perturbed_start(x_star: torch.Tensor, relative_distance: float, seed: int = 0) -> torch.Tensor:
-    """``x0 = x* + r ||x*|| g / ||g||`` with a seeded Gaussian direction ``g``: a start at relative distance r."""
-    check_finite_tensor("x_star", x_star, ndim=1)
-    relative_distance = check_real("relative_distance", relative_distance, low=0.0)
-    g = torch.randn(x_star.shape[0], generator=generator(check_int("seed", seed, 0)), dtype=torch.float64)
-    g = g.to(dtype=x_star.dtype, device=x_star.device)
-    return x_star + relative_distance * torch.linalg.vector_norm(x_star) * g / torch.linalg.vector_norm(g)
-
-
