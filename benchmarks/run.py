@@ -13,7 +13,7 @@ tolerance is a bug, and makes the process exit 1.
 from __future__ import annotations
 
 import argparse
-import importlib
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -24,11 +24,19 @@ sys.path.insert(0, str(HERE))
 from harness import Benchmark, measure  # noqa: E402
 
 
+def _load(path: Path):
+    """Import ``FAMILY/bench_NAME.py`` by its path, as ``bench_FAMILY_NAME`` (the folders are not packages)."""
+    spec = importlib.util.spec_from_file_location(f"bench_{path.parent.name}_{path.stem[len('bench_'):]}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def registered() -> dict[str, Benchmark]:
-    """Every benchmark listed in a ``bench_*.py`` file of this folder, by name."""
+    """Every benchmark listed in a ``FAMILY/bench_*.py`` file below this folder (one folder per subpackage)."""
     found: dict[str, Benchmark] = {}
-    for path in sorted(HERE.glob("bench_*.py")):
-        for benchmark in importlib.import_module(path.stem).BENCHMARKS:
+    for path in sorted(HERE.glob("*/bench_*.py")):
+        for benchmark in _load(path).BENCHMARKS:
             if benchmark.name in found:
                 raise ValueError(f"two benchmarks are called {benchmark.name!r}")
             found[benchmark.name] = benchmark

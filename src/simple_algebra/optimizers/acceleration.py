@@ -1,0 +1,269 @@
+"""A unified view of first-order directions as "gradient + acceleration term", and two plug-in accelerations.
+
+Chapter: Enhancing stochastic gradient descent (Deng, Song, Yang; arXiv 2402.01515). The paper writes the update
+direction of any first-order method as the stochastic gradient plus an acceleration term,
+
+    g = grad + 2 |<v, grad>| / ||v||^2 v,
+
+so that the sign of ``<v, grad>`` decides the geometry: ``<v, grad> < 0`` gives the Householder reflection
+``(I - 2 v v^T / ||v||^2) grad`` (same length, less descent: *decelerating*), ``<v, grad> >= 0`` the stretch
+``(I + 2 v v^T / ||v||^2) grad`` (longer, more descent: *accelerating*). Only the abstract was available; the rules of
+Reject Accelerating (RA) and Random Vector Accelerating (RVA) in :class:`Accelerated` are the book's reading of it:
+
+- every base optimizer has a *plain* direction ``r`` (the gradient for SGD and SGD with momentum; Adam's
+  preconditioned gradient ``grad / (sqrt(v_hat) + eps)``, which has the units of Adam's own direction), and the
+  acceleration term of its direction ``d`` is ``a = d - r``; the step is accelerating when ``<a, r> > 0``;
+- RA: when ``<a, r> < 0`` the step uses ``r`` instead of ``d``; the base optimizer's buffers (momentum, Adam's
+  moments) are updated as usual either way;
+- RVA: the minibatch gradient is replaced by ``grad + 2 <u, grad> / ||u||^2 u`` with ``u ~ N(0, I)`` drawn from an
+  explicit seed before the base optimizer sees it (always accelerating; the expected gain is ``2 / dimension``).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import torch
+
+from ..core.runtime import generator
+from ..core.validation import check_finite_tensor, check_int, check_real
+
+BASES = ("sgd", "momentum", "adam")
+RULES = ("none", "ra", "rva")
+
+
+def _pair(gradient: torch.Tensor, v: torch.Tensor) -> None:
+    check_finite_tensor("gradient", gradient)
+    check_finite_tensor("v", v)
+    if gradient.shape[-1:] != v.shape[-1:] or gradient.ndim != 1:
+        raise ValueError(f"gradient must be a vector (d,) and v of shape (..., d), got {tuple(gradient.shape)} and "
+                         f"{tuple(v.shape)}")
+    if bool((torch.linalg.vector_norm(v, dim=-1) == 0).any()):
+        raise ValueError("v must be non-zero: the acceleration term divides by ||v||^2")
+
+
+def framework_direction(gradient: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """The paper's direction ``grad + 2 |<v, grad>| / ||v||^2 v`` for a gradient ``(d,)`` and vectors ``v (..., d)``.
+
+    Returns the shape of ``v``. Chapter: Enhancing SGD (Deng, Song, Yang; arXiv 2402.01515).
+    """
+    _pair(gradient, v)
+    inner = (v * gradient).sum(dim=-1, keepdim=True)
+    return gradient + 2 * inner.abs() / (v * v).sum(dim=-1, keepdim=True) * v
+
+
+def householder(v: torch.Tensor) -> torch.Tensor:
+    """The Householder reflection ``I - 2 v v^T / ||v||^2`` (d, d) across the hyperplane orthogonal to ``v (d,)``."""
+    check_finite_tensor("v", v, ndim=1)
+    if float(torch.linalg.vector_norm(v)) == 0:
+        raise ValueError("v must be non-zero")
+    return torch.eye(len(v), dtype=v.dtype, device=v.device) - 2 * torch.outer(v, v) / (v @ v)
+
+
+def framework_direction_reference(gradient: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Float64 matrix form of :func:`framework_direction` for one ``v (d,)``: reflect if ``<v, grad> < 0``, else
+    stretch.
+
+    Reflection ``H grad`` with ``H = I - 2 v v^T / ||v||^2``; stretch ``(2 I - H) grad = (I + 2 v v^T / ||v||^2) grad``.
+    """
+    _pair(gradient, v)
+    gradient, v = gradient.double(), v.double()
+    if v.ndim != 1:
+        raise ValueError(f"the reference takes one vector v (d,), got shape {tuple(v.shape)}")
+    reflection = householder(v)
+    matrix = reflection if float(v @ gradient) < 0 else 2 * torch.eye(len(v), dtype=v.dtype) - reflection
+    return matrix @ gradient
+
+
+def cos_squared(gradient: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """``<v, grad>^2 / (||v||^2 ||grad||^2)`` for ``v (..., d)``; shape ``v.shape[:-1]``."""
+    _pair(gradient, v)
+    inner = (v * gradient).sum(dim=-1)
+    return inner**2 / ((v * v).sum(dim=-1) * (gradient @ gradient))
+
+
+def acceleration_split(direction: torch.Tensor, plain: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+    """Split a direction ``d (d,)`` into ``plain + a``; returns ``(a, <a, plain> / ||plain||^2, cos^2(a, plain))``.
+
+    The middle number is positive for an accelerating step, negative for a decelerating one, 0 when ``a = 0``. For a
+    direction of the paper's form (``a = 2 |<v, g>| / ||v||^2 v``) it equals ``+-2 cos^2(v, g)``.
+    """
+    check_finite_tensor("direction", direction, ndim=1)
+    check_finite_tensor("plain", plain, ndim=1)
+    if direction.shape != plain.shape:
+        raise ValueError(f"direction and plain must have the same shape, got {tuple(direction.shape)} and "
+                         f"{tuple(plain.shape)}")
+    size = float(plain @ plain)
+    if size == 0:
+        raise ValueError("the plain direction (gradient) is zero: the split is undefined")
+    term = direction - plain
+    inner, term_size = float(term @ plain), float(term @ term)
+    return term, inner / size, (inner * inner / (term_size * size) if term_size > 0 else 0.0)
+
+
+def random_vector_gain(dimension: int) -> float:
+    """RVA's expected extra descent ``E <d - g, g> / ||g||^2 = 2 E cos^2(u, g) = 2 / dimension``, ``u ~ N(0, I)``."""
+    return 2.0 / check_int("dimension", dimension, 1)
+
+
+def bound_factor(steps: int, accelerating: int, decelerating: int, u_a: float, u_b: float, b: float) -> float:
+    """``sqrt(T + 8 k B) / (T + 2 k u_a - 2 l u_b)`` with ``T = steps``, ``k = accelerating``, ``l = decelerating``.
+
+    The factor in front of ``sqrt(2 (f(x_0) - f*) L sigma^2)`` in the convergence bound as reported by a secondary
+    summary of arXiv 2402.01515; ``k = l = 0`` gives SGD's ``1 / sqrt(T)``. Returns ``inf`` when the denominator is
+    not positive (the bound says nothing).
+    """
+    steps = check_int("steps", steps, 1)
+    accelerating = check_int("accelerating", accelerating, 0, steps)
+    decelerating = check_int("decelerating", decelerating, 0, steps - accelerating)
+    u_a, u_b, b = (check_real(name, value, low=0.0) for name, value in (("u_a", u_a), ("u_b", u_b), ("b", b)))
+    denominator = steps + 2 * accelerating * u_a - 2 * decelerating * u_b
+    return math.sqrt(steps + 8 * accelerating * b) / denominator if denominator > 0 else math.inf
+
+
+def bound_estimates(log: Mapping[str, Any]) -> dict[str, float]:
+    """Running estimates of the bound's ``T, k, l, u_a, u_b, B`` from an :class:`Accelerated` log, and its factor.
+
+    The book's reading (its derivation is in the chapter): ``u_a`` and ``u_b`` are the mean of
+    ``|<a, r>| / (2 ||r||^2)`` over accelerating and decelerating steps (``cos^2`` in the paper's form), ``B`` the
+    mean of ``(||d||^2 - ||r||^2) / (8 ||r||^2)`` over accelerating steps (also ``cos^2`` for a
+    stretch). Adds ``factor`` and ``sgd_factor = 1 / sqrt(T)``.
+    """
+    gains = torch.tensor(log.get("gain", []), dtype=torch.float64)
+    if len(gains) == 0:
+        raise ValueError("the log has no steps")
+    stretch = torch.tensor(log["stretch"], dtype=torch.float64)
+    up, down = gains > 0, gains < 0
+    k, l = int(up.sum()), int(down.sum())
+    u_a = float(gains[up].mean()) / 2 if k else 0.0
+    u_b = float(-gains[down].mean()) / 2 if l else 0.0
+    b = max(float(stretch[up].mean()) / 8, 0.0) if k else 0.0
+    steps = len(gains)
+    return {"T": steps, "k": k, "l": l, "u_a": u_a, "u_b": u_b, "B": b,
+            "factor": bound_factor(steps, k, l, u_a, u_b, b), "sgd_factor": 1 / math.sqrt(steps)}
+
+
+def bound_factor_curve(log: Mapping[str, Any], points: int = 50) -> tuple[list[int], list[float]]:
+    """The factor divided by SGD's ``1 / sqrt(t)`` after ``t`` steps, at ``points`` values of ``t`` (from the log)."""
+    points = check_int("points", points, 1)
+    total = len(log.get("gain", []))
+    if total == 0:
+        raise ValueError("the log has no steps")
+    times = sorted({max(1, round(total * (j + 1) / points)) for j in range(points)})
+    ratios = []
+    for t in times:
+        partial = {"gain": log["gain"][:t], "stretch": log["stretch"][:t]}
+        ratios.append(bound_estimates(partial)["factor"] * math.sqrt(t))
+    return times, ratios
+
+
+class Accelerated(torch.optim.Optimizer):
+    """SGD, SGD with momentum or Adam, optionally with Reject Accelerating (``ra``) or Random Vector Accelerating
+    (``rva``).
+
+    ``Accelerated(params, base="momentum", rule="ra", lr=0.01)`` drops into any training loop (``step(closure)`` or
+    ``step()`` after ``backward``). With ``rule="none"`` the steps equal ``torch.optim.SGD`` (with ``momentum``,
+    no dampening) and ``torch.optim.Adam``. All parameters are treated as one vector of dimension ``d``.
+
+    ``log`` (a dict) holds per step: ``gain`` ``<a, r> / ||r||^2`` of the step taken, ``cos_squared`` ``cos^2(a, r)``,
+    ``stretch`` ``(||d||^2 - ||r||^2) / ||r||^2``, and counts ``steps``, ``accelerating``, ``decelerating`` (steps
+    taken) and ``rejected`` (RA's replaced steps). RVA draws its vectors from ``seed`` on the parameters' device.
+    Chapter: Enhancing SGD (Deng, Song, Yang; arXiv 2402.01515); the RA / RVA rules are the book's reading.
+    """
+
+    def __init__(self, params: Iterable[torch.nn.Parameter], base: str = "sgd", rule: str = "none",
+                 lr: float = 0.1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
+                 seed: int = 0) -> None:
+        if base not in BASES:
+            raise ValueError(f"base must be one of {BASES}, got {base!r}")
+        if rule not in RULES:
+            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        lr = check_real("lr", lr, low=0.0, low_inclusive=False)
+        momentum = check_real("momentum", momentum, low=0.0, high=0.999)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair, got {betas!r}")
+        betas = tuple(check_real(f"betas[{i}]", beta, low=0.0, high=0.9999) for i, beta in enumerate(betas))
+        eps = check_real("eps", eps, low=0.0, low_inclusive=False)
+        self.seed = check_int("seed", seed, 0)
+        super().__init__(params, dict(lr=lr, momentum=momentum, betas=betas, eps=eps))
+        if len(self.param_groups) != 1:
+            raise ValueError("Accelerated treats all parameters as one vector: give one parameter group")
+        self.base, self.rule = base, rule
+        self.log: dict[str, Any] = {"gain": [], "cos_squared": [], "stretch": [], "steps": 0, "accelerating": 0,
+                                    "decelerating": 0, "rejected": 0}
+        self._draw: torch.Generator | None = None
+        self._count = 0
+
+    def _parameters(self) -> list[torch.Tensor]:
+        return [p for group in self.param_groups for p in group["params"] if p.grad is not None]
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        params = self._parameters()
+        if not params:
+            return loss
+        group = self.param_groups[0]
+        lr, eps = group["lr"], group["eps"]
+        gradient = torch.cat([p.grad.reshape(-1) for p in params])
+        raw = gradient
+        if self.rule == "rva":
+            if self._draw is None:
+                self._draw = generator(self.seed, on=gradient.device)
+            # float32 draws: a random direction needs no float64 precision, and float64 normals cost 4x on a CPU
+            u = torch.randn(gradient.shape, generator=self._draw, device=gradient.device).to(gradient.dtype)
+            along, length = (torch.stack((gradient, u)) @ u).tolist()  # <g, u> and ||u||^2 in one product
+            gradient = gradient.add(u, alpha=2 * along / length)
+        state = self.state[params[0]]  # one flat state for the whole parameter vector
+        self._count += 1
+        if self.base == "sgd":
+            direction, plain = gradient, raw
+        elif self.base == "momentum":
+            if "buffer" not in state:
+                state["buffer"] = gradient.clone()
+            else:
+                state["buffer"].mul_(group["momentum"]).add_(gradient)
+            direction, plain = state["buffer"], raw
+        else:
+            beta1, beta2 = group["betas"]
+            if "m" not in state:
+                state["m"], state["v"] = torch.zeros_like(gradient), torch.zeros_like(gradient)
+            state["m"].lerp_(gradient, 1 - beta1)
+            state["v"].mul_(beta2).addcmul_(gradient, gradient, value=1 - beta2)
+            denominator = (state["v"] / (1 - beta2**self._count)).sqrt_().add_(eps)
+            direction = state["m"] / (1 - beta1**self._count) / denominator
+            plain = raw / denominator
+        term = direction - plain
+        plain_size = plain @ plain
+        numbers = torch.stack([term @ plain, term @ term, plain_size]).tolist()  # one host sync per step
+        inner, term_size, size = numbers
+        if not all(map(math.isfinite, numbers)):
+            raise ValueError("the gradient or the optimizer's direction contains NaN or inf")
+        if term_size <= 1e-24 * size:  # a rounding-level term (Adam's first step, m_hat = grad) is no term at all
+            inner, term_size = 0.0, 0.0
+        if self.rule == "ra" and inner < 0:
+            direction, inner, term_size = plain, 0.0, 0.0
+            self.log["rejected"] += 1
+        offset = 0
+        for p in params:
+            p.add_(direction[offset:offset + p.numel()].view_as(p), alpha=-lr)
+            offset += p.numel()
+        size = size if size > 0 else math.inf  # a zero gradient: every ratio below is 0
+        gain = inner / size
+        self.log["gain"].append(gain)
+        self.log["cos_squared"].append(inner * inner / (term_size * size) if term_size > 0 else 0.0)
+        self.log["stretch"].append((term_size + 2 * inner) / size)
+        self.log["steps"] += 1
+        self.log["accelerating"] += gain > 0
+        self.log["decelerating"] += gain < 0
+        return loss
+
+
+__all__ = ["BASES", "RULES", "Accelerated", "acceleration_split", "bound_estimates", "bound_factor",
+           "bound_factor_curve", "cos_squared", "framework_direction", "framework_direction_reference",
+           "householder", "random_vector_gain"]

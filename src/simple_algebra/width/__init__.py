@@ -1,0 +1,8 @@
+"""Part I, width: networks in the kernel regime and what width buys.
+
+- ``kernels``: empirical (torch.func) and analytic (arc-cosine) neural tangent kernels, kernel movement.
+- ``one_bit``: 1-bit vs full-precision two-layer networks trained with the straight-through estimator.
+- ``softmax_networks``: two-layer softmax / exp / ReLU networks in the NTK regime, and score learning.
+- ``fourier_circuits``: modular addition with k inputs, the max-margin Fourier construction, training.
+- ``fourier_spectra``: power spectra, dominant frequencies and phases of trained Fourier-circuit neurons.
+"""

@@ -1,0 +1,95 @@
+"""The book's contract: what every chapter notebook must contain, and that the table of contents is complete."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOK = ROOT / "book"
+ARXIV_ID = re.compile(r"\b(\d{4}\.\d{4,5})\b")
+
+
+def toc_files():
+    def walk(node):
+        if isinstance(node, dict):
+            if "file" in node:
+                yield node["file"]
+            for value in node.values():
+                yield from walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from walk(value)
+
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    return [toc["root"], *walk(toc.get("parts", [])), *walk(toc.get("chapters", []))]
+
+
+CHAPTERS = sorted(BOOK.rglob("*.ipynb"))
+CHAPTERS = [path for path in CHAPTERS if ".ipynb_checkpoints" not in path.parts]
+
+
+def load(path):
+    return json.loads(path.read_text())
+
+
+def source(cell):
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+def test_there_is_at_least_one_chapter():
+    assert CHAPTERS, "book/ has no chapter notebooks"
+
+
+def test_toc_and_notebooks_match():
+    listed = toc_files()
+    for entry in listed:
+        candidates = [ROOT / f"{entry}{suffix}" for suffix in ("", ".md", ".ipynb")]
+        assert any(path.is_file() for path in candidates), f"_toc.yml lists {entry}, which does not exist"
+    listed_notebooks = {str(Path(entry).with_suffix("")) for entry in listed}
+    for notebook in CHAPTERS:
+        assert str(notebook.relative_to(ROOT).with_suffix("")) in listed_notebooks, f"{notebook} is not in _toc.yml"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
+def test_chapter_contract(path):
+    notebook = load(path)
+    cells = notebook["cells"]
+    first = cells[0]
+    assert first["cell_type"] == "markdown" and source(first).lstrip().startswith("# "), "first cell: the title"
+    arxiv = ARXIV_ID.search(source(first))
+    assert arxiv, "the first cell must give the paper's arXiv id"
+    cite = re.search(r"\{cite\}`([^`]+)`", source(first))
+    assert cite, "the first cell must {cite} the paper"
+    bibliography = (ROOT / "references.bib").read_text()
+    entry = re.search(r"@\w+\{" + re.escape(cite.group(1).split(",")[0]) + r",(.*?)\n\}", bibliography, re.S)
+    assert entry, f"{cite.group(1)} is not in references.bib"
+    assert arxiv.group(1) in entry.group(1), "the cited entry must carry the same arXiv id"
+
+    code = [source(cell) for cell in cells if cell["cell_type"] == "code"]
+    markdown = "\n".join(source(cell) for cell in cells if cell["cell_type"] == "markdown")
+    assert any(re.search(r"^\s*(import simple_algebra|from simple_algebra)", text, re.M) for text in code)
+    assert any(re.search(r"^\s*assert ", text, re.M) for text in code), "a check cell with assertions"
+    assert any("explorer(" in text for text in code), "an explorer"
+    assert markdown.count("{exercise}") >= 2 and markdown.count("{solution}") >= 2, "two or more exercises"
+    assert ":class: dropdown" in markdown, "solutions are hidden"
+    assert re.search(r"^## Scaling up", markdown, re.M), "a 'Scaling up' section"
+    for cell in cells:
+        if cell["cell_type"] == "code":
+            assert not cell.get("outputs") and cell.get("execution_count") is None, "committed without outputs"
+    assert notebook["metadata"].get("kernelspec", {}).get("name") == "python3"
+    # The sidebar, the page contents and the browser tab show headings as plain text, where $...$ stays raw.
+    headings = [line for line in markdown.splitlines() if re.match(r"^#{1,6} ", line)]
+    assert not [line for line in headings if "$" in line], "headings must not contain math"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
+def test_readme_lists_each_chapter(path):
+    assert str(path.relative_to(ROOT)) in (ROOT / "README.md").read_text(), "the README's chapter table"
+
+
+def test_code_never_imports_from_the_book():
+    for module in (ROOT / "src").rglob("*.py"):
+        assert "book" not in re.findall(r"^\s*(?:from|import)\s+(\w+)", module.read_text(), re.M), module
