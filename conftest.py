@@ -10,6 +10,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent
 NOTEBOOK_BUDGET_SECONDS = 30.0
@@ -17,6 +18,13 @@ NOTEBOOK_BUDGET_SECONDS = 30.0
 # Set before nbval starts any kernel, so that kernels inherit them: no progress bars, no GUI backend.
 os.environ.setdefault("SIMPLE_ALGEBRA_QUIET", "1")
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# Property tests: "ci" (the default) draws few examples, derandomized, so the suite is fast and every run sees the
+# same inputs; "dev" (HYPOTHESIS_PROFILE=dev) searches harder. No example database: nothing is written to the tree.
+settings.register_profile("ci", max_examples=20, deadline=None, derandomize=True, database=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", max_examples=300, deadline=None, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 _notebook_seconds: dict[str, float] = defaultdict(float)
 _build_seconds: list[float] = []

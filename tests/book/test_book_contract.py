@@ -39,6 +39,26 @@ def source(cell):
     return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
+FIGURE_CALL = re.compile(r"plt\.(show|subplots|figure)\(")
+CAPTION = re.compile(r"\*\*Figure (\d+)\.?\*\*")
+
+
+def figure_cells(notebook):
+    """The code cells that draw a figure (not the explorer, whose frames are HTML), with the caption after each."""
+    cells = notebook["cells"]
+    found = []
+    for index, cell in enumerate(cells):
+        text = source(cell)
+        if cell["cell_type"] == "code" and FIGURE_CALL.search(text) and "explorer(" not in text:
+            following = source(cells[index + 1]) if index + 1 < len(cells) else ""
+            found.append((cell, following))
+    return found
+
+
+def alt_text(cell):
+    return cell.get("metadata", {}).get("mystnb", {}).get("image", {}).get("alt", "")
+
+
 def test_there_is_at_least_one_chapter():
     assert CHAPTERS, "book/ has no chapter notebooks"
 
@@ -93,3 +113,17 @@ def test_readme_lists_each_chapter(path):
 def test_code_never_imports_from_the_book():
     for module in (ROOT / "src").rglob("*.py"):
         assert "book" not in re.findall(r"^\s*(?:from|import)\s+(\w+)", module.read_text(), re.M), module
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
+def test_every_figure_has_a_caption_and_alt_text(path):
+    """A reader who cannot see the plot gets its caption's first sentence (cell metadata ``mystnb.image.alt``)."""
+    figures = figure_cells(load(path))
+    assert figures, f"{path.stem} draws no figure"
+    for number, (cell, following) in enumerate(figures, start=1):
+        caption = CAPTION.match(following)
+        assert caption, f"figure cell {cell.get('id')} is not followed by a '**Figure N.**' caption"
+        assert int(caption.group(1)) == number, f"figures are numbered in order: {cell.get('id')}"
+        alt = alt_text(cell)
+        assert alt.startswith(f"Figure {number}: ") and len(alt) > 40, f"{cell.get('id')}: alt text {alt!r}"
+        assert "$" not in alt and "\\" not in alt, f"{cell.get('id')}: alt text must be plain text, got {alt!r}"

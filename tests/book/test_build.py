@@ -1,10 +1,13 @@
 """The whole book builds with warnings as errors, and what it builds is complete and self-contained."""
 
+import html
+import importlib.util
+import os
 import re
 
 import pytest
 
-from .test_book_contract import toc_files
+from .test_book_contract import CHAPTERS, ROOT, alt_text, figure_cells, load, toc_files
 
 pytestmark = pytest.mark.build
 EXPLORER_BUDGET = 2_000_000
@@ -39,3 +42,39 @@ def test_no_directive_is_left_unparsed(built_book):
         body = re.sub(r"<(pre|code)[^>]*>.*?</\1>", "", text, flags=re.S)
         for marker in ("```{", ":::{", "{prf:", "{exercise}", "{solution}"):
             assert marker not in body, f"{entry}: unparsed directive {marker!r}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
+def test_every_figure_is_on_the_page_with_its_alt_text(built_book, path):
+    """The figures really are on the built page (outside the explorer), each with the alt text of its cell.
+
+    The build runs with ``MPLBACKEND=Agg`` inherited from the test session (conftest.py), the setting that once
+    left every page without its figures; the local extension makes the kernels draw inline whatever the caller set.
+    """
+    page = (built_book["html"] / path.relative_to(ROOT).with_suffix(".html")).read_text()
+    outside_explorers = re.sub(r'<div class="sa-explorer".*?</script>', "", page, flags=re.S)
+    images = re.findall(r"<img\b[^>]*>", outside_explorers)
+    alts = [html.unescape(match.group(1)) for tag in images
+            if (match := re.search(r'alt="([^"]*)"', tag)) and "_images/" in tag]
+    expected = [alt_text(cell) for cell, _ in figure_cells(load(path))]
+    assert len(alts) >= len(expected), f"{path.stem}: {len(alts)} figures on the page, the notebook draws {len(expected)}"
+    missing = [alt for alt in expected if alt not in alts]
+    assert not missing, f"{path.stem}: figures without their alt text on the page: {missing}"
+
+
+def test_the_extension_draws_figures_inline_whatever_the_caller_set(monkeypatch):
+    spec = importlib.util.spec_from_file_location("simple_algebra_build", ROOT / "_ext" / "simple_algebra_build.py")
+    extension = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(extension)
+
+    class App:
+        def connect(self, *args, **kwargs):
+            pass
+
+    for caller in ("Agg", "pdf", None):
+        if caller is None:
+            monkeypatch.delenv("MPLBACKEND", raising=False)
+        else:
+            monkeypatch.setenv("MPLBACKEND", caller)
+        extension.setup(App())
+        assert os.environ["MPLBACKEND"] == extension.INLINE_BACKEND
