@@ -14,10 +14,11 @@ docstring lists its modules):
 - ``privacy``: gradient leakage in attention and its defences (Part V).
 
 Data flows one way: the book's notebooks import this package, which imports torch and numpy; no subpackage imports
-a chapter or a benchmark. The runtime's everyday names are re-exported here (``sa.sizes``, ``sa.one_thread``, ...).
+a chapter or a benchmark. The runtime's everyday names and ``glue`` are re-exported here (``sa.sizes``, ``sa.one_thread``, ``sa.glue``, ...).
 """
 
+from .core.glue import glue
 from .core.runtime import describe, device, generator, one_thread, profile, progress, seed_everything, sizes
 
 __version__ = "0.1.0"
-__all__ = ["describe", "device", "generator", "one_thread", "profile", "progress", "seed_everything", "sizes"]
+__all__ = ["describe", "device", "generator", "glue", "one_thread", "profile", "progress", "seed_everything", "sizes"]
