@@ -192,3 +192,51 @@ def test_prose_numbers_are_computed(path):
     assert all(isinstance(reason, str) and len(reason) > 10 for reason in theory.values()), "say why each is theory"
     typed = typed_numbers(notebook)
     assert not typed, f"{path.stem}: numbers typed into the prose (glue them, or list theory constants): {typed}"
+
+
+def size_profiles(notebook):
+    """Every ``sa.sizes(cpu=..., gpu=...)`` call of a chapter, as (cpu, gpu) pairs of the calls' keyword ASTs."""
+    import ast
+
+    pairs = []
+    for cell in notebook["cells"]:
+        if cell["cell_type"] != "code":
+            continue
+        for node in ast.walk(ast.parse(source(cell))):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "sizes"
+                    and getattr(node.func.value, "id", None) == "sa"):
+                given = {keyword.arg: keyword.value for keyword in node.keywords}
+                assert set(given) == {"cpu", "gpu"}, "sa.sizes takes cpu= and gpu="
+                pairs.append((given["cpu"], given["gpu"]))
+    return pairs
+
+
+def _size_kind(node):
+    import ast
+
+    if isinstance(node, (ast.List, ast.Tuple)) or (isinstance(node, ast.Call) and getattr(node.func, "id", "") in
+                                                   {"list", "range", "tuple", "sorted"}):
+        return "sequence"
+    if isinstance(node, ast.Dict) or (isinstance(node, ast.Call) and getattr(node.func, "id", "") == "dict"):
+        return "mapping"
+    return "scalar"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
+def test_gpu_profile_has_the_shape_of_the_cpu_profile(path):
+    """The gpu profile has never run on CI: at least its sizes must name the same things as the cpu profile's, with
+    values of the same kind (a list where the cpu has a list), so switching profiles cannot end in a KeyError."""
+    import ast
+
+    pairs = size_profiles(load(path))
+    assert pairs, f"{path.stem} picks no sizes with sa.sizes"
+    for cpu, gpu in pairs:
+        if isinstance(cpu, ast.Call) and isinstance(gpu, ast.Call):  # dict(...) on both sides
+            cpu_keys = {keyword.arg: keyword.value for keyword in cpu.keywords}
+            gpu_keys = {keyword.arg: keyword.value for keyword in gpu.keywords}
+            assert set(cpu_keys) == set(gpu_keys), f"{path.stem}: cpu and gpu sizes differ in {set(cpu_keys) ^ set(gpu_keys)}"
+            for key, value in cpu_keys.items():
+                kinds = (_size_kind(value), _size_kind(gpu_keys[key]))
+                assert kinds[0] == kinds[1], f"{path.stem}: {key} is a {kinds[0]} on cpu, a {kinds[1]} on gpu"
+        else:
+            assert type(cpu) is type(gpu), f"{path.stem}: cpu and gpu sizes are of different kinds"

@@ -64,6 +64,10 @@ def test_tensor_checks_accept_finite_floating_tensors_and_name_bad_ones(good, ba
     refuses(v.check_tall_matrix, "X", good.T, argument="X", shows="(3, 5)")
     tensor, shown = bad
     refuses(v.check_shape, "X", tensor, (5, 3), argument="X", shows=shown)
+    # Inside torch.func transforms (a module's forward under empirical_ntk) the values cannot be read: the check
+    # must not break the transform, and still refuses what it can see (the dimensions).
+    assert torch.equal(torch.func.vmap(lambda row: v.check_finite_tensor("x", row, ndim=1) * 2)(good), good * 2)
+    refuses(torch.func.vmap(lambda row: v.check_finite_tensor("x", row, ndim=2)), good, argument="x", shows="(3,)")
 
 
 @covers(v.check_same_kind)
@@ -100,6 +104,7 @@ def test_allocation_is_refused_before_the_allocator_sees_it(n, big):
 @covers(v.check_device)
 @given(st.sampled_from(["cpu", "cuda", "cuda:7", "gpu", "tpu:0", 3.5]))
 def test_device_check_refuses_devices_that_are_not_here(value):
+    assert v.check_device("device", None) is None  # the default device
     if value == "cpu":
         assert v.check_device("device", value) == torch.device("cpu")
     elif isinstance(value, str) and value.startswith("cuda") and torch.cuda.is_available() and \
@@ -107,3 +112,26 @@ def test_device_check_refuses_devices_that_are_not_here(value):
         assert v.check_device("device", value).type == "cuda"
     else:
         refuses(v.check_device, "device", value, argument="device")
+
+
+@covers(v.check_index_tensor)
+@given(st.integers(1, 50), st.integers(-3, 60), st.sampled_from([torch.long, torch.int32, torch.float64, torch.bool]))
+def test_index_tensors_are_integer_and_in_range(size, entry, dtype):
+    indices = torch.tensor([0, entry], dtype=dtype) if dtype != torch.bool else torch.tensor([True, False])
+    if dtype in (torch.long, torch.int32) and 0 <= entry < size:
+        assert v.check_index_tensor("rows", indices, size) is indices
+    elif dtype in (torch.long, torch.int32):
+        refuses(v.check_index_tensor, "rows", indices, size, argument="rows", shows=str(entry))
+    else:
+        refuses(v.check_index_tensor, "rows", indices, size, argument="rows", shows=str(dtype))
+    refuses(v.check_index_tensor, "rows", torch.zeros(2, 2, dtype=torch.long), size, argument="rows", shows="(2, 2)")
+
+
+@covers(v.check_float_dtype)
+@given(st.sampled_from([torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.long, torch.bool,
+                        torch.complex64, "float64", float]))
+def test_dtype_arguments_are_real_floating(dtype):
+    if isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        assert v.check_float_dtype("dtype", dtype) is dtype
+    else:
+        refuses(v.check_float_dtype, "dtype", dtype, argument="dtype", shows=repr(dtype))

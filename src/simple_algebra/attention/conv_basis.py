@@ -28,12 +28,21 @@ from __future__ import annotations
 
 import contextlib
 import math
+import numbers
 from collections.abc import Sequence
 
 import torch
 
 from ..core.runtime import one_thread
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_shape,
+)
 
 # Entries of exp(H - shift) are at most 1; below this the normaliser D of some row has underflowed.
 _TINY = {torch.float32: 1e-30, torch.float64: 1e-290}
@@ -50,8 +59,10 @@ def _check_basis(b: torch.Tensor, m: Sequence[int]) -> tuple[torch.Tensor, list[
     if b.ndim != 2:
         raise ValueError(f"b must have shape (n,) or (k, n), got {tuple(b.shape)}")
     k, n = b.shape
-    if isinstance(m, int):
+    if isinstance(m, numbers.Integral) and not isinstance(m, bool):
         m = [m]
+    if isinstance(m, (str, bytes)) or not hasattr(m, "__iter__"):
+        raise ValueError(f"m must be a size or a list of sizes in [1, {n}], got {m!r}")
     m = [check_int("m", value, 1, n) for value in m]
     if len(m) != k:
         raise ValueError(f"need one size m per basis vector: b has {k} rows, m has {len(m)} entries")
@@ -67,6 +78,7 @@ def conv_matrix(b: torch.Tensor, m: int | None = None) -> torch.Tensor:
     check_finite_tensor("b", b, ndim=1)
     n = b.shape[0]
     m = n if m is None else check_int("m", m, 1, n)
+    check_allocation(f"the dense n x n matrix conv(b, m) for n = {n}", (n, n), b.dtype, b.device)
     rows = torch.arange(n, device=b.device)
     offset = rows[:, None] - rows[None, :]
     keep = (offset >= 0) & (rows[None, :] >= n - m)
@@ -76,6 +88,8 @@ def conv_matrix(b: torch.Tensor, m: int | None = None) -> torch.Tensor:
 def conv_basis_matrix(b: torch.Tensor, m: Sequence[int]) -> torch.Tensor:
     """Dense ``sum_r conv(b_r, m_r)`` for ``b (k, n)`` and sizes ``m`` (k of them) -> ``(n, n)``. Reference only."""
     b, m = _check_basis(b, m)
+    check_allocation(f"the dense n x n matrix sum_r conv(b_r, m_r) for n = {b.shape[1]}", (b.shape[1],) * 2,
+                     b.dtype, b.device)
     return sum(conv_matrix(row, size) for row, size in zip(b, m))
 
 
@@ -95,11 +109,7 @@ def conv_basis_matmul(b: torch.Tensor, m: Sequence[int], V: torch.Tensor, *, chu
     inputs' device in their dtype. Reference: :func:`conv_basis_matmul_reference`. Chapter: conv-basis attention.
     """
     b, m = _check_basis(b, m)
-    check_finite_tensor("V", V, ndim=2)
-    if V.shape[0] != b.shape[1]:
-        raise ValueError(f"V must have n = {b.shape[1]} rows to match b (k, n), got shape {tuple(V.shape)}")
-    if V.dtype != b.dtype or V.device != b.device:
-        raise ValueError(f"b and V must share dtype and device, got {b.dtype}/{b.device} and {V.dtype}/{V.device}")
+    _check_values(b, V)
     chunk = None if chunk is None else check_int("chunk", chunk, 1)
     return _conv_basis_matmul(b, m, V, chunk)
 
@@ -137,10 +147,15 @@ def _conv_basis_matmul(b: torch.Tensor, m: list[int], V: torch.Tensor, chunk: in
     return output.transpose(0, 1)
 
 
+def _check_values(b: torch.Tensor, V: torch.Tensor) -> None:
+    check_shape("V", V, (b.shape[1], None))
+    check_same_kind(b=b, V=V)
+
+
 def conv_basis_matmul_reference(b: torch.Tensor, m: Sequence[int], V: torch.Tensor) -> torch.Tensor:
     """Dense float64 ``(sum_r conv(b_r, m_r)) V``, the reference for :func:`conv_basis_matmul`."""
     b, m = _check_basis(b, m)
-    check_finite_tensor("V", V, ndim=2)
+    _check_values(b, V)
     return conv_basis_matrix(b.to(torch.float64), m) @ V.to(torch.float64)
 
 
@@ -201,6 +216,13 @@ def telescoped_exp_basis(b: torch.Tensor, m: Sequence[int], *, shift: float | to
     b, m = _check_basis(b, m)
     if any(later >= earlier for earlier, later in zip(m, m[1:])):
         raise ValueError(f"the block sizes must decrease strictly, n >= m_1 > m_2 > ... >= 1, got {m}")
+    if shift is not None:
+        if isinstance(shift, torch.Tensor):
+            check_finite_tensor("shift", shift)
+            if shift.numel() != 1:
+                raise ValueError(f"shift must be a scalar, got a tensor of shape {tuple(shift.shape)}")
+        else:
+            check_real("shift", shift)
     n = b.shape[1]
     offsets = torch.arange(n, device=b.device)
     valid = offsets[None, :] < torch.tensor(m, device=b.device)[:, None]
@@ -230,17 +252,24 @@ def _check_qkv(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor | None = None) 
         check_finite_tensor("V", V, ndim=2)
         if V.shape[0] != Q.shape[0]:
             raise ValueError(f"V must have shape (n, e) with n = {Q.shape[0]}, got {tuple(V.shape)}")
-    if len({Q.dtype, K.dtype} | ({V.dtype} if V is not None else set())) != 1:
-        raise ValueError("Q, K (and V) must share one dtype")
+    check_same_kind(Q=Q, K=K, V=V)
 
 
 def default_tolerance(dtype: torch.dtype) -> float:
     """Relative tolerance at which two score columns count as equal: about 1000 units of rounding."""
+    dtype = check_float_dtype("dtype", dtype)
     return 1000 * torch.finfo(dtype).eps
 
 
 def score_column(Q: torch.Tensor, K: torch.Tensor, j: int, *, scale: float = 1.0) -> torch.Tensor:
     """Column ``j`` of ``scale Q K^T`` on and below the diagonal, ``scale Q[j:] K[j]`` (length n - j): O(n d)."""
+    _check_qkv(Q, K)
+    j = check_int("j", j, 0, Q.shape[0] - 1)
+    scale = check_real("scale", scale)
+    return _score_column(Q, K, j, scale)
+
+
+def _score_column(Q: torch.Tensor, K: torch.Tensor, j: int, scale: float) -> torch.Tensor:
     return scale * (Q[j:] @ K[j])
 
 
@@ -287,7 +316,7 @@ def _find_break_points(Q: torch.Tensor, K: torch.Tensor, k: int, scale: float, t
     with torch.no_grad(), threads:
         while len(breaks) < k and breaks[-1] < n - 1:
             start = breaks[-1]
-            reference = score_column(Q, K, start, scale=scale)
+            reference = _score_column(Q, K, start, scale)
             limit = tolerance * float(reference.abs().max())
             # Galloping: columns s + 1, s + 2, s + 4, ..., n - 1 in one batch; short segments are caught near their
             # start, and the far right (columns of few rows, weak evidence) is only the last resort.
@@ -314,6 +343,8 @@ def score_basis(Q: torch.Tensor, K: torch.Tensor, break_points: Sequence[int], *
     _check_qkv(Q, K)
     n = Q.shape[0]
     scale = check_real("scale", scale)
+    if isinstance(break_points, (str, bytes)) or not hasattr(break_points, "__iter__"):
+        raise ValueError(f"break_points must be a list of column indices, got {break_points!r}")
     points = [check_int("break point", s, 0, n - 1) for s in break_points]
     if not points or any(later <= earlier for earlier, later in zip(points, points[1:])):
         raise ValueError(f"break points must be a non-empty increasing list in [0, n), got {list(break_points)}")
@@ -322,7 +353,7 @@ def score_basis(Q: torch.Tensor, K: torch.Tensor, break_points: Sequence[int], *
 
 def _score_basis(Q: torch.Tensor, K: torch.Tensor, points: list[int], scale: float) -> tuple[torch.Tensor, list[int]]:
     n = Q.shape[0]
-    columns = [torch.nn.functional.pad(score_column(Q, K, s, scale=scale), (0, s)) for s in points]
+    columns = [torch.nn.functional.pad(_score_column(Q, K, s, scale), (0, s)) for s in points]
     b = torch.stack([columns[0]] + [columns[r] - columns[r - 1] for r in range(1, len(columns))])
     sizes = [n - s for s in points]
     tail = torch.arange(n, device=Q.device)[None, :] >= torch.tensor(sizes, device=Q.device)[:, None]
@@ -337,10 +368,9 @@ def conv_basis_attention_from_basis(b: torch.Tensor, m: Sequence[int], V: torch.
     Differentiable in ``b`` and ``V``. Reference: :func:`conv_basis_attention_reference`.
     """
     b, m = _check_basis(b, m)
-    check_finite_tensor("V", V, ndim=2)
-    if V.shape[0] != b.shape[1] or V.dtype != b.dtype or V.device != b.device:
-        raise ValueError(f"V (n, e) must match b (k, n) in n, dtype and device, got {tuple(V.shape)} {V.dtype} "
-                         f"{V.device} and {tuple(b.shape)} {b.dtype} {b.device}")
+    _check_values(b, V)
+    if any(later >= earlier for earlier, later in zip(m, m[1:])):
+        raise ValueError(f"the block sizes must decrease strictly, n >= m_1 > m_2 > ... >= 1, got {m}")
     return _attention_from_basis(b, m, V)
 
 
@@ -362,6 +392,7 @@ def conv_basis_attention_reference(b: torch.Tensor, m: Sequence[int], V: torch.T
     from .exact import exact_attention
 
     b, m = _check_basis(b, m)
+    _check_values(b, V)
     scores = conv_basis_matrix(b.to(torch.float64), m)
     identity = torch.eye(scores.shape[0], dtype=torch.float64, device=scores.device)
     return exact_attention(scores, identity, V.to(torch.float64), causal=True)
@@ -385,6 +416,7 @@ def conv_basis_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, k: i
     k = check_int("k", k, 1, Q.shape[0])
     scale = check_real("scale", scale)
     tolerance = default_tolerance(Q.dtype) if tolerance is None else check_real("tolerance", tolerance, low=0.0)
+    fft_dtype = None if fft_dtype is None else check_float_dtype("fft_dtype", fft_dtype)
     b, sizes = _score_basis(Q, K, _find_break_points(Q, K, k, scale, tolerance), scale)
     work = V.dtype if fft_dtype is None else fft_dtype
     return _attention_from_basis(b.to(work), sizes, V.to(work)).to(V.dtype)

@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import torch
 
-from ..core.validation import check_finite_tensor, check_real
+from ..core.validation import (
+    check_allocation,
+    check_device,
+    check_finite_tensor,
+    check_int,
+    check_real,
+    check_same_kind,
+)
 
 
 def causal_mask(n: int, device: torch.device | str | None = None) -> torch.Tensor:
     """The causal mask ``M_ij = 1[j <= i]`` as an (n, n) boolean tensor (True where a query may look)."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}")
+    n = check_int("n", n, 1)
+    device = check_device("device", device)
+    check_allocation(f"the n x n causal mask for n = {n}", (n, n), torch.bool, device)
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
 
 
@@ -39,6 +47,9 @@ def _check_qk(Q: torch.Tensor, K: torch.Tensor, causal: bool) -> None:
                          f"and {tuple(K.shape)}")
     if causal and Q.shape[-2] != K.shape[-2]:
         raise ValueError(f"causal attention needs as many queries as keys, got {Q.shape[-2]} and {K.shape[-2]}")
+    check_same_kind(Q=Q, K=K)
+    check_allocation(f"the n x m scores for Q {tuple(Q.shape)} and K {tuple(K.shape)}",
+                     (*Q.shape[:-1], K.shape[-2]), torch.float64, Q.device)
 
 
 def attention_matrix(Q: torch.Tensor, K: torch.Tensor, *, causal: bool = False, scale: float = 1.0) -> torch.Tensor:
@@ -61,9 +72,11 @@ def exact_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, *, causal
     needs ``m = n``. Differentiable: autograd through it is the reference gradient. Costs ``O(n m (d + e))`` time
     and ``O(n m)`` memory: the n x n matrix the fast Part II algorithms avoid.
     """
+    _check_qk(Q, K, causal)
     check_finite_tensor("V", V)
     if V.ndim < 2 or V.shape[:-1] != K.shape[:-1]:
         raise ValueError(f"V must have shape (..., m, e) matching K (..., m, d), got {tuple(V.shape)} and "
                          f"{tuple(K.shape)}")
+    check_same_kind(Q=Q, V=V)
     weights = attention_matrix(Q, K, causal=causal, scale=scale).to(torch.float64)
     return (weights @ V.to(torch.float64)).to(Q.dtype)

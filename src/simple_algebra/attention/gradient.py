@@ -23,7 +23,18 @@ from typing import NamedTuple
 import torch
 
 from ..core.metrics import relative_error
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_degree,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_shape,
+)
 from .exact import attention_matrix, exact_attention
 from .taylor_features import taylor_features
 
@@ -54,9 +65,28 @@ def _check_problem(X: torch.Tensor, A1: torch.Tensor, A2: torch.Tensor, A3: torc
         raise ValueError(f"A2 and A3 must have the same number of rows (keys), got {A2.shape[0]} and {A3.shape[0]}")
     if E.shape != (A1.shape[0], Y.shape[1]):
         raise ValueError(f"E must have shape (n, e) = {(A1.shape[0], Y.shape[1])}, got {tuple(E.shape)}")
-    devices = {t.device for t in (X, A1, A2, A3, Y, E)}
-    if len(devices) != 1:
-        raise ValueError(f"all tensors must be on one device, got {sorted(map(str, devices))}")
+    check_same_kind(X=X, A1=A1, A2=A2, A3=A3, Y=Y, E=E)
+
+
+def _check_dense(X: torch.Tensor, A1: torch.Tensor, A2: torch.Tensor, A3: torch.Tensor, Y: torch.Tensor,
+                 E: torch.Tensor) -> None:
+    """:func:`_check_problem`, and the n x m float64 matrices of the dense formulas must fit in memory."""
+    _check_problem(X, A1, A2, A3, Y, E)
+    check_allocation(f"the n x m attention matrix for A1 {tuple(A1.shape)} and A2 {tuple(A2.shape)}",
+                     (A1.shape[0], A2.shape[0]), torch.float64, X.device)
+
+
+class _NonPositiveNormaliser(ValueError):
+    """A Taylor kernel of odd degree gave a query a non-positive row sum (the documented NaN of the sweeps)."""
+
+
+def _unpack(problem: object) -> AttentionLossProblem:
+    if not isinstance(problem, tuple) or len(problem) != 6:
+        raise ValueError(f"problem must be an AttentionLossProblem (X, A1, A2, A3, Y, E), got "
+                         f"{type(problem).__name__} of length {len(problem) if hasattr(problem, '__len__') else '?'}")
+    problem = AttentionLossProblem(*problem)
+    _check_problem(*problem)
+    return problem
 
 
 def random_problem(n: int, d: int, bound: float, *, seed: int = 0, dtype: torch.dtype = torch.float64,
@@ -71,7 +101,11 @@ def random_problem(n: int, d: int, bound: float, *, seed: int = 0, dtype: torch.
     n = check_int("n", n, 1)
     d = check_int("d", d, 1)
     bound = check_real("bound", bound, 0.0, low_inclusive=False)
-    source = torch.Generator().manual_seed(check_int("seed", seed, 0))
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
+    check_allocation(f"n x d matrices for n = {n}, d = {d}", (max(n, d), d))
+    source = torch.Generator().manual_seed(seed)
 
     def uniform(rows: int, cols: int) -> torch.Tensor:
         return 2 * torch.rand(rows, cols, dtype=torch.float64, generator=source) - 1
@@ -90,7 +124,7 @@ def attention_loss(X: torch.Tensor, A1: torch.Tensor, A2: torch.Tensor, A3: torc
     reference gradient. Shapes as in :class:`AttentionLossProblem`. Costs O(n m d) time and O(n m) memory.
     Chapter: attention gradients (Alman, Song; arXiv 2402.04497).
     """
-    _check_problem(X, A1, A2, A3, Y, E)
+    _check_dense(X, A1, A2, A3, Y, E)
     output = exact_attention(A1 @ X, A2, A3 @ Y, scale=1.0 / X.shape[0])
     return 0.5 * ((output - E) ** 2).sum()
 
@@ -99,7 +133,7 @@ def attention_gradient_autograd(X: torch.Tensor, A1: torch.Tensor, A2: torch.Ten
                                 Y: torch.Tensor, E: torch.Tensor) -> torch.Tensor:
     """``dL/dX`` (d, d) by autograd through dense float64 attention (:func:`attention_loss`): the baseline.
     Chapter: attention gradients (Alman, Song; arXiv 2402.04497)."""
-    _check_problem(X, A1, A2, A3, Y, E)
+    _check_dense(X, A1, A2, A3, Y, E)
     variable = X.detach().to(torch.float64).requires_grad_(True)
     loss = attention_loss(variable, *(t.detach().to(torch.float64) for t in (A1, A2, A3, Y, E)))
     (gradient,) = torch.autograd.grad(loss, variable)
@@ -110,7 +144,7 @@ def finite_difference_gradient(X: torch.Tensor, A1: torch.Tensor, A2: torch.Tens
                                Y: torch.Tensor, E: torch.Tensor, step: float = 1e-5) -> torch.Tensor:
     """``dL/dX`` (d, d) by central differences ``(L(X + s e_ij) - L(X - s e_ij)) / 2s`` in float64: 2 d^2 loss
     evaluations, an independent check of the formula. Chapter: attention gradients (arXiv 2402.04497)."""
-    _check_problem(X, A1, A2, A3, Y, E)
+    _check_dense(X, A1, A2, A3, Y, E)
     step = check_real("step", step, 0.0, low_inclusive=False)
     X64, rest = X.to(torch.float64), [t.to(torch.float64) for t in (A1, A2, A3, Y, E)]
     gradient = torch.zeros_like(X64)
@@ -131,7 +165,7 @@ def attention_gradient_reference(X: torch.Tensor, A1: torch.Tensor, A2: torch.Te
     and the factor ``1/d`` (the paper's text slips on both in places). O(n m d) time, O(n m) memory.
     Chapter: attention gradients (Alman, Song; arXiv 2402.04497).
     """
-    _check_problem(X, A1, A2, A3, Y, E)
+    _check_dense(X, A1, A2, A3, Y, E)
     X64, A1, A2, A3, Y, E = (t.to(torch.float64) for t in (X, A1, A2, A3, Y, E))
     d = X64.shape[0]
     f = attention_matrix(A1 @ X64, A2, scale=1.0 / d)  # max-subtracted: exact for any bound B
@@ -153,13 +187,19 @@ def low_rank_attention_factors(X: torch.Tensor, A1: torch.Tensor, A2: torch.Tens
     when a normaliser is not positive (possible for odd g and large B; even g never). Chapter: attention
     gradients (Alman, Song; arXiv 2402.04497).
     """
-    degree = check_int("degree", degree, 0)
+    check_finite_tensor("X", X, ndim=2)
+    d = X.shape[0]
+    check_shape("X", X, (d, d))
+    check_shape("A1", A1, (None, d))
+    check_shape("A2", A2, (None, d))
+    check_same_kind(X=X, A1=A1, A2=A2)
+    degree = check_degree("degree", degree)
     scale = X.shape[0] ** -0.5
     U0 = taylor_features((A1 @ X) * scale, degree)
     V1 = taylor_features(A2 * scale, degree)
     normaliser = U0 @ V1.sum(dim=0)
     if not bool((normaliser > 0).all()):
-        raise ValueError(f"the degree-{degree} Taylor kernel gives a query a non-positive row sum: use an even "
+        raise _NonPositiveNormaliser(f"the degree-{degree} Taylor kernel gives a query a non-positive row sum: use an even "
                          "degree or a smaller entry bound")
     return U0 / normaliser[:, None], V1
 
@@ -177,6 +217,7 @@ def attention_gradient_low_rank(X: torch.Tensor, A1: torch.Tensor, A2: torch.Ten
     Chapter: attention gradients (Alman, Song; arXiv 2402.04497).
     """
     _check_problem(X, A1, A2, A3, Y, E)
+    degree = check_degree("degree", degree)
     d, e = X.shape[0], Y.shape[1]
     U1, V1 = low_rank_attention_factors(X, A1, A2, degree)
     h = A3 @ Y
@@ -193,12 +234,18 @@ def attention_gradient_low_rank(X: torch.Tensor, A1: torch.Tensor, A2: torch.Ten
 def low_rank_errors(problem: AttentionLossProblem, degrees: list[int] | range) -> list[float]:
     """Relative (Frobenius) error of :func:`attention_gradient_low_rank` against the reference, per degree;
     ``nan`` where a degree gives a non-positive normaliser. Chapter: attention gradients (arXiv 2402.04497)."""
+    problem = _unpack(problem)
+    if isinstance(degrees, (str, bytes)) or not hasattr(degrees, "__iter__"):
+        raise ValueError(f"degrees must be a list of integers, got {degrees!r}")
+    degrees = [check_degree("degrees[i]", degree) for degree in degrees]  # all checked before any work
+    if not degrees:
+        raise ValueError(f"degrees must not be empty, got {degrees!r}")
     exact = attention_gradient_reference(*problem)
     errors = []
     for degree in degrees:
         try:
             errors.append(relative_error(attention_gradient_low_rank(*problem, degree).to(exact.dtype), exact))
-        except ValueError:
+        except _NonPositiveNormaliser:  # only this: every other bad input was refused above
             errors.append(float("nan"))
     return errors
 
@@ -207,13 +254,14 @@ def smallest_degree(problem: AttentionLossProblem, tolerance: float, max_degree:
                     ) -> tuple[int, float] | None:
     """The smallest degree g whose low-rank gradient has relative error at most ``tolerance``, with that error;
     ``None`` if no g <= ``max_degree`` reaches it. Chapter: attention gradients (Alman, Song; arXiv 2402.04497)."""
+    problem = _unpack(problem)
     tolerance = check_real("tolerance", tolerance, 0.0, low_inclusive=False)
-    max_degree = check_int("max_degree", max_degree, 0)
+    max_degree = check_degree("max_degree", max_degree)
     exact = attention_gradient_reference(*problem)
     for degree in range(max_degree + 1):
         try:
             error = relative_error(attention_gradient_low_rank(*problem, degree).to(exact.dtype), exact)
-        except ValueError:
+        except _NonPositiveNormaliser:
             continue
         if error <= tolerance:
             return degree, error

@@ -28,7 +28,20 @@ from torch import nn
 
 from ..core.metrics import relative_error  # also the chapter's pa.relative_error
 from ..core.runtime import generator, progress
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    MAX_SEED,
+    check_allocation,
+    check_degree,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_shape,
+    check_steps,
+)
 from .taylor_features import taylor_features
 
 FEATURE_MAPS = ("taylor", "elu")
@@ -41,6 +54,7 @@ def _check_attention_inputs(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor) -
             raise ValueError(f"{name} must have shape (..., L, d), got {tuple(tensor.shape)}")
     if K.shape != V.shape:
         raise ValueError(f"K and V must have the same shape, got {tuple(K.shape)} and {tuple(V.shape)}")
+    check_same_kind(Q=Q, K=K, V=V)
     if Q.shape[-1] != K.shape[-1] or Q.shape[:-2] != K.shape[:-2]:
         raise ValueError(f"Q (..., L, d) and K (..., L', d) must share d and the batch axes, got "
                          f"{tuple(Q.shape)} and {tuple(K.shape)}")
@@ -52,6 +66,7 @@ def _check_prefix(KP: torch.Tensor, VP: torch.Tensor, dim: int) -> None:
     check_finite_tensor("VP", VP, ndim=2)
     if KP.shape != VP.shape or KP.shape[1] != dim:
         raise ValueError(f"KP and VP must both have shape (m, {dim}), got {tuple(KP.shape)} and {tuple(VP.shape)}")
+    check_same_kind(KP=KP, VP=VP)
 
 
 def prefix_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, KP: torch.Tensor,
@@ -64,6 +79,9 @@ def prefix_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, KP: torc
     """
     dim = _check_attention_inputs(Q, K, V)
     _check_prefix(KP, VP, dim)
+    check_same_kind(Q=Q, KP=KP)
+    check_allocation(f"the L x (L' + m) scores for Q {tuple(Q.shape)}, K {tuple(K.shape)} and m = {KP.shape[0]}",
+                     (*Q.shape[:-1], K.shape[-2] + KP.shape[0]), Q.dtype, Q.device)
     scale = 1.0 / math.sqrt(dim)
     scores = torch.cat([Q @ K.transpose(-1, -2), Q @ KP.T], dim=-1) * scale
     weights = torch.softmax(scores, dim=-1)
@@ -79,6 +97,8 @@ def feature_map(x: torch.Tensor, degree: int | None) -> torch.Tensor:
     (..., r) with r = C(d + g, g) or d. Chapter: Infinite-long prefixes (arXiv 2406.14036).
     """
     check_finite_tensor("x", x)
+    if x.ndim < 1:
+        raise ValueError(f"x must have a last axis of coordinates (..., d), got shape {tuple(x.shape)}")
     scaled = x / x.shape[-1] ** 0.25
     if degree is None:
         return torch.nn.functional.elu(scaled) + 1.0
@@ -93,8 +113,8 @@ def prefix_summary(KP: torch.Tensor, VP: torch.Tensor, degree: int,
     ``phi`` is :func:`feature_map` with Taylor degree ``degree``. Shapes: ``KP``, ``VP`` (m, d).
     Chapter: Infinite-long prefixes (Gu, Liang, Shi, Song, Yang; arXiv 2406.14036).
     """
-    _check_prefix(KP, VP, KP.shape[-1] if KP.ndim == 2 else -1)
-    degree = check_int("degree", degree, 0)
+    _check_prefix(KP, VP, KP.shape[-1] if isinstance(KP, torch.Tensor) and KP.ndim == 2 else -1)
+    degree = check_degree("degree", degree)
     chunk = check_int("chunk", chunk, 1)
     Z = k = None
     for start in range(0, KP.shape[0], chunk):
@@ -102,6 +122,12 @@ def prefix_summary(KP: torch.Tensor, VP: torch.Tensor, degree: int,
         part_Z, part_k = features.T @ VP[start:start + chunk], features.sum(0)
         Z, k = (part_Z, part_k) if Z is None else (Z + part_Z, k + part_k)
     return Z, k
+
+
+def _check_summary(Q: torch.Tensor, Z: torch.Tensor, k: torch.Tensor, features: int, dim: int) -> None:
+    check_shape("Z", Z, (features, dim))
+    check_shape("k", k, (features,))
+    check_same_kind(Q=Q, Z=Z, k=k)
 
 
 def ntk_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, Z: torch.Tensor, k: torch.Tensor,
@@ -117,9 +143,7 @@ def ntk_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, Z: torch.Te
     """
     dim = _check_attention_inputs(Q, K, V)
     features = feature_map(Q, degree)
-    if Z.shape != (features.shape[-1], dim) or k.shape != (features.shape[-1],):
-        raise ValueError(f"Z must be ({features.shape[-1]}, {dim}) and k ({features.shape[-1]},) for this feature map, "
-                         f"got {tuple(Z.shape)} and {tuple(k.shape)}")
+    _check_summary(Q, Z, k, features.shape[-1], dim)
     prefix_mass = features @ k  # (..., L)
     if not bool((prefix_mass > 0).all()):
         raise ValueError("phi(Q) k is not positive for every query, so the prefix has no valid softmax weight: "
@@ -143,6 +167,7 @@ def ntk_attention_naive(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, Z: to
     """
     dim = _check_attention_inputs(Q, K, V)
     features = feature_map(Q, degree)
+    _check_summary(Q, Z, k, features.shape[-1], dim)
     weights = torch.exp((Q @ K.transpose(-1, -2)) / math.sqrt(dim))
     return (weights @ V + features @ Z) / (weights.sum(-1, keepdim=True) + (features @ k)[..., None])
 
@@ -162,6 +187,10 @@ def random_prefix(length: int, dim: int, seed: int = 0, noise: float = 0.5, scal
     dim = check_int("dim", dim, 1)
     noise = check_real("noise", noise, 0.0)
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
+    check_allocation(f"the m x d prefix for length = {length}, dim = {dim}", (max(length, dim), dim))
     mixing = torch.randn(dim, dim, dtype=torch.float64, generator=generator(0)) / math.sqrt(dim)
     draw = generator(check_int("seed", seed, 0))
     keys = torch.randn(length, dim, dtype=torch.float64, generator=draw)
@@ -178,9 +207,12 @@ def random_inputs(batch: int, length: int, dim: int, seed: int = 0, scale: float
 
     Chapter: Infinite-long prefixes (arXiv 2406.14036).
     """
-    draw = generator(check_int("seed", seed, 0))
+    draw = generator(check_seed("seed", seed))
     shape = (check_int("batch", batch, 1), check_int("length", length, 1), check_int("dim", dim, 1))
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
+    check_allocation(f"Q, K and V of shape (batch, length, dim) = {shape}", (3, *shape))
     Q, K, V = (torch.randn(*shape, dtype=torch.float64, generator=draw) for _ in range(3))
     return tuple(x.to(dtype=dtype, device=device) for x in (scale * Q, scale * K, V))
 
@@ -198,6 +230,9 @@ class NTKAttention(nn.Module):
     def __init__(self, dim: int, dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> None:
         super().__init__()
         dim = check_int("dim", dim, 1)
+        dtype = check_float_dtype("dtype", dtype)
+        device = check_device("device", device)
+        check_allocation(f"the d x d summary Z for dim = {dim}", (dim, dim), dtype, device)
         self.Z_raw = nn.Parameter(torch.zeros(dim, dim, dtype=dtype, device=device))
         self.k_raw = nn.Parameter(torch.full((dim,), math.log(math.expm1(1.0 / dim)), dtype=dtype, device=device))
         self.log_scale = nn.Parameter(torch.zeros((), dtype=dtype, device=device))
@@ -234,9 +269,10 @@ def fit_summary(KP: torch.Tensor, VP: torch.Tensor, steps: int = 1500, lr: float
     (``Z = 0, k = 0``) for scale. Deterministic for a given ``seed``.
     Chapter: Infinite-long prefixes (Gu, Liang, Shi, Song, Yang; arXiv 2406.14036).
     """
-    steps = check_int("steps", steps, 0)
+    steps = check_steps("steps", steps, low=0)
     lr = check_real("lr", lr, 0.0, low_inclusive=False)
-    dim = KP.shape[-1] if KP.ndim == 2 else -1
+    seed = check_int("seed", seed, 0, MAX_SEED - 1)  # the test inputs use seed + 1
+    dim = KP.shape[-1] if isinstance(KP, torch.Tensor) and KP.ndim == 2 else -1
     _check_prefix(KP, VP, dim)
     options = dict(dtype=KP.dtype, device=KP.device)
     train = random_inputs(train_batch, length, dim, seed=seed, scale=input_scale, **options)
@@ -278,6 +314,10 @@ class PrefixAttentionLayer(nn.Module):
         super().__init__()
         self.dim = check_int("dim", dim, 1)
         self.prefix_length = check_int("prefix_length", prefix_length, 1, 1 << 20)
+        dtype = check_float_dtype("dtype", dtype)
+        device = check_device("device", device)
+        check_allocation(f"the m x d prefix for prefix_length = {prefix_length}, dim = {dim}", (2 * prefix_length + 1, dim), dtype,
+                         device)
         draw = generator(check_int("seed", seed, 0))
         keys, values = (torch.randn(prefix_length, dim, dtype=torch.float64, generator=draw) for _ in range(2))
         readout = torch.randn(dim, dtype=torch.float64, generator=draw)
@@ -286,8 +326,10 @@ class PrefixAttentionLayer(nn.Module):
         self.register_buffer("readout", (readout / readout.norm()).to(dtype=dtype, device=device))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        check_finite_tensor("X", X)
         if X.ndim != 3 or X.shape[-1] != self.dim:
             raise ValueError(f"X must have shape (n, L, {self.dim}), got {tuple(X.shape)}")
+        check_same_kind(X=X, prefix_keys=self.prefix_keys)
         batch = X.shape[0]
         keys = torch.cat([self.prefix_keys.expand(batch, -1, -1), X], dim=1)      # (n, m + L, d)
         values = torch.cat([self.prefix_values.expand(batch, -1, -1), X], dim=1)  # (n, m + L, d)

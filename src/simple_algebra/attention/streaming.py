@@ -25,7 +25,18 @@ from dataclasses import dataclass
 import torch
 
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_degree,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_shape,
+)
 from .taylor_features import feature_dimension, taylor_features_by_row, truncated_exp_kernel
 
 PRIME = 2**31 - 1  # hash arithmetic modulo a Mersenne prime: a * i + b < 2^62 never overflows int64
@@ -45,6 +56,30 @@ def bucket_and_sign(positions: torch.Tensor, parameters: torch.Tensor,
     Shapes: ``positions`` (m,) int64, ``parameters`` (R, 4) -> buckets (R, m) int64 and signs (R, m) int64.
     Computed on ``positions``' device each time they are needed: the sketch stores only ``parameters``.
     """
+    if not isinstance(positions, torch.Tensor) or positions.dtype != torch.int64 or positions.ndim != 1:
+        raise ValueError(f"positions must be a 1-D int64 tensor, got "
+                         f"{_describe(positions)}")
+    if positions.numel() and (int(positions.min()) < 0 or int(positions.max()) > MAX_TOKENS):
+        raise ValueError(f"positions must lie in [0, {MAX_TOKENS}], got values in [{int(positions.min())}, "
+                         f"{int(positions.max())}]")
+    if not isinstance(parameters, torch.Tensor) or parameters.dtype != torch.int64 or parameters.ndim != 2 \
+            or parameters.shape[1] != 4:
+        raise ValueError(f"parameters must be an (R, 4) int64 tensor of hash parameters, got {_describe(parameters)}")
+    if parameters.numel() and (int(parameters.min()) < 1 or int(parameters.max()) >= PRIME):
+        raise ValueError(f"parameters must lie in [1, {PRIME - 1}], got values in [{int(parameters.min())}, "
+                         f"{int(parameters.max())}]")
+    width = check_int("width", width, 1)
+    return _bucket_and_sign(positions, parameters, width)
+
+
+def _describe(thing: object) -> str:
+    if isinstance(thing, torch.Tensor):
+        return f"shape {tuple(thing.shape)} of {thing.dtype}"
+    return type(thing).__name__
+
+
+def _bucket_and_sign(positions: torch.Tensor, parameters: torch.Tensor,
+                     width: int) -> tuple[torch.Tensor, torch.Tensor]:
     parameters = parameters.to(positions.device)
     # both hashes in one pass: (a_r, c_r) * i + (b_r, e_r) modulo p, shape (R, 2, m)
     hashed = torch.remainder(torch.addcmul(parameters[:, 1::2, None], parameters[:, 0::2, None], positions), PRIME)
@@ -85,14 +120,18 @@ def new_state(dim: int, value_dim: int, degree: int, *, width: int = 512, repeti
     """
     dim = check_int("dim", dim, 1)
     value_dim = check_int("value_dim", value_dim, 1)
-    degree = check_int("degree", degree, 0)
+    degree = check_degree("degree", degree)
     width = check_int("width", width, 1)
     repetitions = check_int("repetitions", repetitions, 1)
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
-    seed = check_int("seed", seed, 0)
-    if not dtype.is_floating_point:
-        raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
     features = feature_dimension(dim, degree)
+    check_allocation(f"the t x e state for C(d + g, g) = {features} features (dim = {dim}, degree = {degree}, value_dim = {value_dim})",
+                     (features, value_dim + 1), dtype, device)
+    check_allocation(f"the R x W x e sketch for repetitions = {repetitions}, width = {width}", (repetitions, width, value_dim),
+                     dtype, device)
     options = dict(dtype=dtype, device=device)
     return StreamingAttentionState(
         M=torch.zeros(features, value_dim, **options), z=torch.zeros(features, **options),
@@ -100,9 +139,19 @@ def new_state(dim: int, value_dim: int, degree: int, *, width: int = 512, repeti
         hash_parameters=_hash_parameters(seed, repetitions).to(device), degree=degree, scale=scale)
 
 
+def _check_state(state: object) -> StreamingAttentionState:
+    if not isinstance(state, StreamingAttentionState):
+        raise ValueError(f"state must be a StreamingAttentionState (from new_state), got {type(state).__name__}")
+    return state
+
+
 def _check_chunk(state: StreamingAttentionState, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
+    _check_state(state)
     for name, x in (("q", q), ("k", k), ("v", v)):
         check_finite_tensor(name, x, ndim=2)
+    check_same_kind(q=q, k=k, v=v)
+    if q.device != state.M.device:
+        raise ValueError(f"q and the state must be on one device, got {q.device} and {state.M.device}")
     if q.shape != k.shape or v.shape[0] != q.shape[0]:
         raise ValueError(f"q, k must have the same shape (m, d) and v (m, e), got {tuple(q.shape)}, "
                          f"{tuple(k.shape)}, {tuple(v.shape)}")
@@ -161,8 +210,9 @@ def streaming_attention(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degre
     same outputs. Chapter: streaming attention (Addanki, Li, Song, Yang; arXiv 2311.14652).
     """
     check_finite_tensor("Q", Q, ndim=2)
+    check_finite_tensor("V", V, ndim=2)
     chunk = check_int("chunk", chunk, 1)
-    state = new_state(Q.shape[1], V.shape[1] if V.ndim == 2 else 1, degree, width=width, repetitions=repetitions,
+    state = new_state(Q.shape[1], V.shape[1], degree, width=width, repetitions=repetitions,
                       scale=scale, seed=seed, dtype=Q.dtype, device=Q.device)
     _check_chunk(state, Q, K, V)  # once for the whole stream, not per chunk
     pieces = []
@@ -181,7 +231,11 @@ def sketch_outputs(state: StreamingAttentionState, outputs: torch.Tensor, start:
     Hashes are recomputed from the state's hash parameters, never stored. :func:`stream_update` calls it per
     chunk; calling it on all outputs at once gives the same sketch. Chapter: streaming attention (arXiv 2311.14652).
     """
+    _check_state(state)
     check_finite_tensor("outputs", outputs, ndim=2)
+    if outputs.device != state.sketch.device:
+        raise ValueError(f"outputs and the state must be on one device, got {outputs.device} and "
+                         f"{state.sketch.device}")
     if outputs.shape[1] != state.sketch.shape[2]:
         raise ValueError(f"outputs must have e = {state.sketch.shape[2]} columns, got shape {tuple(outputs.shape)}")
     _sketch(state, outputs, check_int("start", start, 0, MAX_TOKENS - outputs.shape[0]))
@@ -189,7 +243,7 @@ def sketch_outputs(state: StreamingAttentionState, outputs: torch.Tensor, start:
 
 def _sketch(state: StreamingAttentionState, outputs: torch.Tensor, start: int) -> None:
     positions = torch.arange(start, start + outputs.shape[0], device=outputs.device)
-    buckets, signs = bucket_and_sign(positions, state.hash_parameters, state.width)
+    buckets, signs = _bucket_and_sign(positions, state.hash_parameters, state.width)
     # one index_add_ for all R rows of the sketch, seen as R W buckets; colliding tokens add up
     rows = buckets + state.width * torch.arange(state.repetitions, device=buckets.device)[:, None]
     signed = signs[:, :, None].to(state.sketch.dtype) * outputs.to(state.sketch.dtype)
@@ -202,12 +256,20 @@ def polynomial_attention_reference(Q: torch.Tensor, K: torch.Tensor, V: torch.Te
     ``L`` the causal mask and ``D = diag((L o P) 1)``; (n, d), (n, d), (n, e) -> (n, e). O(n^2) memory.
     Chapter: streaming attention (Addanki, Li, Song, Yang; arXiv 2311.14652).
     """
-    for name, x in (("Q", Q), ("K", K), ("V", V)):
-        check_finite_tensor(name, x, ndim=2)
-    degree = check_int("degree", degree, 0)
+    check_finite_tensor("Q", Q, ndim=2)
+    check_shape("K", K, tuple(Q.shape))
+    check_shape("V", V, (Q.shape[0], None))
+    check_same_kind(Q=Q, K=K, V=V)
+    degree = check_degree("degree", degree)  # the kernel's Taylor loop runs `degree` times
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
+    check_allocation(f"the n x n kernel for n = {Q.shape[0]}", (Q.shape[0], Q.shape[0]), torch.float64, Q.device)
     kernel = torch.tril(truncated_exp_kernel(scale * Q.to(torch.float64), K.to(torch.float64), degree))
-    return (kernel @ V.to(torch.float64)) / kernel.sum(dim=1, keepdim=True)
+    denominator = kernel.sum(dim=1, keepdim=True)
+    if not bool((denominator > 0).all()):
+        raise ValueError(f"a polynomial attention denominator is not positive (smallest {float(denominator.min()):.3g}): "
+                         f"the degree {degree} is odd and the scores too negative; use an even degree or smaller "
+                         "entries")
+    return (kernel @ V.to(torch.float64)) / denominator
 
 
 def count_sketch_reference(X: torch.Tensor, width: int, repetitions: int, seed: int = 0) -> torch.Tensor:
@@ -219,8 +281,14 @@ def count_sketch_reference(X: torch.Tensor, width: int, repetitions: int, seed: 
     check_finite_tensor("X", X, ndim=2)
     width = check_int("width", width, 1)
     repetitions = check_int("repetitions", repetitions, 1)
+    if X.shape[0] > MAX_TOKENS:
+        raise ValueError(f"at most {MAX_TOKENS} rows can be hashed, got X of shape {tuple(X.shape)}")
+    check_allocation(f"the dense W x n sketching matrix for width = {width}, n = {X.shape[0]}", (width, X.shape[0]),
+                     X.dtype, X.device)
+    check_allocation(f"the R x W x e sketch for repetitions = {repetitions}, width = {width}", (repetitions, width, X.shape[1]),
+                     X.dtype, X.device)
     positions = torch.arange(X.shape[0], device=X.device)
-    buckets, signs = bucket_and_sign(positions, _hash_parameters(check_int("seed", seed, 0), repetitions), width)
+    buckets, signs = _bucket_and_sign(positions, _hash_parameters(check_seed("seed", seed), repetitions), width)
     out = []
     for r in range(repetitions):
         matrix = torch.zeros(width, X.shape[0], dtype=X.dtype, device=X.device)
@@ -231,11 +299,15 @@ def count_sketch_reference(X: torch.Tensor, width: int, repetitions: int, seed: 
 
 def sketch_estimates(state: StreamingAttentionState, n: int, *, block: int = 1 << 16) -> torch.Tensor:
     """CountSketch estimates ``x^_i = median_r s_r(i) Y[r, h_r(i), :]`` of every output row ``i < n`` -> (n, e)."""
+    _check_state(state)
     n = check_int("n", n, 1, MAX_TOKENS)
+    block = check_int("block", block, 1)
+    check_allocation(f"the n x e estimates for n = {n}", (n, state.sketch.shape[2]), state.sketch.dtype,
+                     state.sketch.device)
     pieces = []
     for start in range(0, n, block):
         positions = torch.arange(start, min(start + block, n), device=state.sketch.device)
-        buckets, signs = bucket_and_sign(positions, state.hash_parameters, state.width)
+        buckets, signs = _bucket_and_sign(positions, state.hash_parameters, state.width)
         rows = torch.stack([signs[r, :, None].to(state.sketch.dtype) * state.sketch[r, buckets[r]]
                             for r in range(state.repetitions)])
         pieces.append(rows.median(dim=0).values if state.repetitions % 2 else rows.quantile(0.5, dim=0))
@@ -247,6 +319,7 @@ def recover_sparse(state: StreamingAttentionState, n: int, k: int) -> torch.Tens
     column kept, the rest set to zero -> (n, e) with at most ``k`` nonzeros per column.
     Chapter: streaming attention (Addanki, Li, Song, Yang; arXiv 2311.14652).
     """
+    _check_state(state)
     k = check_int("k", k, 1)
     estimates = sketch_estimates(state, n)
     return best_k_sparse(estimates, min(k, estimates.shape[0]))
@@ -264,6 +337,7 @@ def recovery_ratio(T: torch.Tensor, recovered: torch.Tensor, k: int) -> torch.Te
     """Per column ``j``: ``||T_j - y^_j|| / ||T_j - (T_j)_k||``, the factor in the k-sparse guarantee (1 is ideal)."""
     check_finite_tensor("T", T, ndim=2)
     check_finite_tensor("recovered", recovered, ndim=2)
+    check_same_kind(T=T, recovered=recovered)
     if T.shape != recovered.shape:
         raise ValueError(f"T and recovered must have the same shape, got {tuple(T.shape)} and {tuple(recovered.shape)}")
     tail = torch.linalg.norm(T - best_k_sparse(T, k), dim=0)
@@ -274,6 +348,7 @@ def recovery_ratio(T: torch.Tensor, recovered: torch.Tensor, k: int) -> torch.Te
 
 def state_bytes(state: StreamingAttentionState) -> int:
     """Bytes held by the state's tensors (``M``, ``z``, the sketch and the hash parameters), measured from them."""
+    _check_state(state)
     tensors = (state.M, state.z, state.sketch, state.hash_parameters)
     return sum(x.numel() * x.element_size() for x in tensors)
 
@@ -281,7 +356,7 @@ def state_bytes(state: StreamingAttentionState) -> int:
 def kv_cache_bytes(n: int, dim: int, value_dim: int, dtype: torch.dtype = torch.float64) -> int:
     """Bytes of a KV cache of ``n`` tokens: ``n (d + e)`` numbers of ``dtype``."""
     numbers = check_int("n", n, 1) * (check_int("dim", dim, 1) + check_int("value_dim", value_dim, 1))
-    return numbers * torch.empty(0, dtype=dtype).element_size()
+    return numbers * torch.empty(0, dtype=check_float_dtype("dtype", dtype)).element_size()
 
 
 def bounded_inputs(n: int, dim: int, bound: float, *, value_dim: int | None = None, active: int | None = 8,
@@ -297,7 +372,10 @@ def bounded_inputs(n: int, dim: int, bound: float, *, value_dim: int | None = No
     bound = check_real("bound", bound, 0.0)
     value_dim = dim if value_dim is None else check_int("value_dim", value_dim, 1)
     active = n if active is None else min(check_int("active", active, 1), n)
-    made = generator(check_int("seed", seed, 0))
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
+    check_allocation(f"n x d inputs for n = {n}, dim = {dim}, value_dim = {value_dim}", (n, 2 * dim + value_dim))
+    made = generator(check_seed("seed", seed))
     Q = bound * (2 * torch.rand(n, dim, generator=made, dtype=torch.float64) - 1)
     K = bound * (2 * torch.rand(n, dim, generator=made, dtype=torch.float64) - 1)
     V = torch.zeros(n, value_dim, dtype=torch.float64)

@@ -23,7 +23,14 @@ import math
 
 import torch
 
-from ..core.validation import check_finite_tensor, check_int
+from ..core.validation import (
+    check_allocation,
+    check_degree,
+    check_finite_tensor,
+    check_int,
+    check_same_kind,
+    check_shape,
+)
 
 MAX_FEATURES = 1 << 24  # 16M features per vector: beyond this a batch of them would not fit in memory anyway
 
@@ -31,8 +38,18 @@ MAX_FEATURES = 1 << 24  # 16M features per vector: beyond this a batch of them w
 def feature_dimension(dim: int, degree: int) -> int:
     """The number of multi-indices ``alpha in N^dim`` with ``|alpha| <= degree``: ``C(dim + degree, degree)``."""
     dim = check_int("dim", dim, 1)
-    degree = check_int("degree", degree, 0)
+    degree = check_degree("degree", degree)  # capped: C(d + g, g) for a huge g would take minutes to compute
     return math.comb(dim + degree, degree)
+
+
+def _check_features(dim: int, degree: int, rows: tuple[int, ...], dtype: torch.dtype,
+                    device: torch.device) -> None:
+    count = feature_dimension(dim, degree)
+    if count > MAX_FEATURES:
+        raise ValueError(f"C(d + g, g) = {count} features for d = {dim}, g = {degree}: more than {MAX_FEATURES}; "
+                         "lower the degree")
+    check_allocation(f"the degree-{degree} Taylor features of {math.prod(rows)} vectors of dimension {dim}",
+                     (*rows, count), dtype, device)
 
 
 @functools.cache
@@ -82,11 +99,9 @@ def taylor_features(u: torch.Tensor, degree: int) -> torch.Tensor:
     check_finite_tensor("u", u)
     if u.ndim < 1:
         raise ValueError(f"u must have a last axis of coordinates (..., d), got shape {tuple(u.shape)}")
-    degree = check_int("degree", degree, 0)
+    degree = check_degree("degree", degree)
     dim = u.shape[-1]
-    if feature_dimension(dim, degree) > MAX_FEATURES:
-        raise ValueError(f"C(d + g, g) = {feature_dimension(dim, degree)} features for d = {dim}, g = {degree}: "
-                         f"more than {MAX_FEATURES}; lower the degree")
+    _check_features(dim, degree, tuple(u.shape[:-1]), u.dtype, u.device)
     steps, normalisation = _monomial_tree_on(dim, degree, u.dtype, u.device)
     current = torch.ones(*u.shape[:-1], 1, dtype=u.dtype, device=u.device)
     blocks = [current]
@@ -104,10 +119,8 @@ def taylor_features_by_row(u: torch.Tensor, degree: int) -> torch.Tensor:
     Chapter: One-pass streaming attention (Addanki, Li, Song, Yang; arXiv 2311.14652).
     """
     check_finite_tensor("u", u, ndim=2)
-    degree = check_int("degree", degree, 0)
-    if feature_dimension(u.shape[1], degree) > MAX_FEATURES:
-        raise ValueError(f"C(d + g, g) = {feature_dimension(u.shape[1], degree)} features for d = {u.shape[1]}, "
-                         f"g = {degree}: more than {MAX_FEATURES}; lower the degree")
+    degree = check_degree("degree", degree)
+    _check_features(u.shape[1], degree, (u.shape[0],), u.dtype, u.device)
     steps, normalisation = _monomial_tree_on(u.shape[1], degree, u.dtype, u.device)
     coordinates = u.T.contiguous()
     current = torch.ones(1, u.shape[0], dtype=u.dtype, device=u.device)
@@ -125,14 +138,18 @@ def truncated_exp_kernel(u: torch.Tensor, v: torch.Tensor, degree: int) -> torch
     Chapter: Infinite-long prefixes (Gu, Liang, Shi, Song, Yang; arXiv 2406.14036).
     """
     check_finite_tensor("u", u, ndim=2)
-    check_finite_tensor("v", v, ndim=2)
-    if u.shape[1] != v.shape[1]:
-        raise ValueError(f"u and v must have the same dimension, got {tuple(u.shape)} and {tuple(v.shape)}")
-    degree = check_int("degree", degree, 0)
+    check_shape("v", v, (None, u.shape[1]))
+    check_same_kind(u=u, v=v)
+    degree = check_degree("degree", degree)  # the loop below runs `degree` times
+    check_allocation(f"the n1 x n2 kernel for u {tuple(u.shape)} and v {tuple(v.shape)}", (u.shape[0], v.shape[0]),
+                     u.dtype, u.device)
     inner = u @ v.T
     total = torch.ones_like(inner)
     term = torch.ones_like(inner)
     for j in range(1, degree + 1):
         term = term * inner / j
         total = total + term
+    if not bool(torch.isfinite(total).all()):
+        raise ValueError(f"the degree-{degree} truncated exponential overflows {u.dtype} for these inputs "
+                         f"(largest |<u, v>| = {float(inner.abs().max()):.3g}); lower the degree or scale the inputs")
     return total

@@ -7,7 +7,8 @@ what was given (``"degree must be in [0, 32], got 1000"``):
   :func:`check_steps` (the cap on a loop's length), :func:`check_choice` (one of a few strings);
 - tensors: :func:`check_finite_tensor` (floating, finite, not empty, optionally of a given ``ndim``),
   :func:`check_shape`, :func:`check_tall_matrix`, :func:`check_same_kind` (one dtype and one device for several
-  tensors), :func:`check_gradient` (an optimizer's gradient);
+  tensors), :func:`check_index_tensor` (integer indices in range), :func:`check_gradient` (an optimizer's gradient);
+- dtypes: :func:`check_float_dtype` (a ``dtype=`` argument);
 - memory: :func:`check_allocation` refuses sizes whose tensors would not fit in :func:`memory_budget`, so that a
   typo such as ``n=10**12`` is an error message instead of a request to the allocator for terabytes;
 - devices: :func:`check_device`.
@@ -99,6 +100,10 @@ def check_finite_tensor(name: str, tensor: object, ndim: int | None = None) -> t
         raise ValueError(f"{name} must have {ndim} dimensions, got shape {tuple(tensor.shape)}")
     if tensor.numel() == 0:
         raise ValueError(f"{name} must not be empty, got shape {tuple(tensor.shape)}")
+    if torch._C._functorch.is_functorch_wrapped_tensor(tensor):
+        # Inside a torch.func transform (vmap, jacrev: a module's forward under width.kernels.empirical_ntk) the
+        # values cannot be read; the caller checked them outside the transform.
+        return tensor
     # A finite sum proves every entry finite (NaN and inf propagate through a sum), and costs one pass without the
     # boolean tensor isfinite() allocates; only a sum that overflowed needs the entry-by-entry check.
     total = tensor.detach().sum()
@@ -112,7 +117,7 @@ def check_shape(name: str, tensor: object, shape: Sequence[int | None]) -> torch
     """:func:`check_finite_tensor`, and the shape must match ``shape`` (``None`` matches any length there)."""
     check_finite_tensor(name, tensor, ndim=len(shape))
     if any(want is not None and got != want for got, want in zip(tensor.shape, shape)):
-        expected = "(" + ", ".join("*" if want is None else str(want) for want in shape) + ")"
+        expected = str(tuple("*" if want is None else want for want in shape)).replace("'*'", "*")
         raise ValueError(f"{name} must have shape {expected}, got {tuple(tensor.shape)}")
     return tensor
 
@@ -123,6 +128,27 @@ def check_tall_matrix(name: str, matrix: object) -> torch.Tensor:
     if matrix.shape[0] < matrix.shape[1]:
         raise ValueError(f"{name} must have at least as many rows as columns (n >= d), got shape {tuple(matrix.shape)}")
     return matrix
+
+
+def check_index_tensor(name: str, indices: object, size: int, ndim: int = 1) -> torch.Tensor:
+    """An integer index tensor of ``ndim`` dimensions whose entries lie in ``[0, size)``."""
+    if not isinstance(indices, torch.Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of indices, got {type(indices).__name__}")
+    if indices.is_floating_point() or indices.is_complex() or indices.dtype == torch.bool:
+        raise ValueError(f"{name} must be an integer (long) tensor of indices, got dtype {indices.dtype}")
+    if indices.ndim != ndim:
+        raise ValueError(f"{name} must have {ndim} dimension(s), got shape {tuple(indices.shape)}")
+    if indices.numel() and (int(indices.min()) < 0 or int(indices.max()) >= size):
+        raise ValueError(f"{name} is out of range: its entries must lie in [0, {size}), got entries from "
+                         f"{int(indices.min())} to {int(indices.max())}")
+    return indices
+
+
+def check_float_dtype(name: str, dtype: object) -> torch.dtype:
+    """A ``dtype`` argument: a real floating torch dtype (an integer dtype would round the problem to integers)."""
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(f"{name} must be a real floating torch dtype (torch.float64, torch.float32), got {dtype!r}")
+    return dtype
 
 
 def check_same_kind(**tensors: torch.Tensor) -> None:
@@ -182,12 +208,16 @@ def check_allocation(what: str, shape: Iterable[int], dtype: torch.dtype = torch
                          f"{budget / 2**30:.3g} GiB budget (set {BUDGET_VARIABLE} to raise it)")
 
 
-def check_device(name: str, value: object) -> torch.device:
-    """A torch device that exists here: ``"cuda"`` on a machine without CUDA is a ``ValueError``, not an assert."""
+def check_device(name: str, value: object) -> torch.device | None:
+    """A torch device that exists here (``"cuda"`` on a machine without CUDA is a ``ValueError``, not an assert), or
+    ``None``, which stands for the default device and is returned as it is."""
+    if value is None:
+        return None
     try:
         chosen = torch.device(value)  # type: ignore[arg-type]
     except (RuntimeError, TypeError) as error:
-        raise ValueError(f"{name} must be a torch device (\"cpu\", \"cuda\", \"cuda:1\"), got {_shown(value)}") from error
+        raise ValueError(f"{name} must be a torch device (\"cpu\", \"cuda\", \"cuda:1\"), "
+                         f"got {_shown(value)}") from error
     if chosen.type == "cuda":
         if not torch.cuda.is_available():
             raise ValueError(f"{name} asks for CUDA ({_shown(value)}), but no CUDA device is available")

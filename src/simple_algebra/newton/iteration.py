@@ -18,7 +18,15 @@ from dataclasses import dataclass, field
 import torch
 
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_finite_tensor,
+    check_gradient,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_shape,
+    check_steps,
+)
 
 Vector = torch.Tensor
 LOSS_NOISE = 1e-13  # relative rise of the loss that backtracking treats as rounding, not as a worse point
@@ -29,7 +37,7 @@ def perturbed_start(x_star: torch.Tensor, relative_distance: float, seed: int = 
     from ``x*``, for the local convergence experiments of Part III."""
     check_finite_tensor("x_star", x_star, ndim=1)
     relative_distance = check_real("relative_distance", relative_distance, low=0.0)
-    g = torch.randn(x_star.shape[0], generator=generator(check_int("seed", seed, 0)), dtype=torch.float64)
+    g = torch.randn(x_star.shape[0], generator=generator(check_seed("seed", seed)), dtype=torch.float64)
     g = g.to(dtype=x_star.dtype, device=x_star.device)
     return x_star + relative_distance * torch.linalg.vector_norm(x_star) * g / torch.linalg.vector_norm(g)
 
@@ -57,12 +65,26 @@ class NewtonRun:
             self.errors.append(float(torch.linalg.vector_norm(x - reference)))
 
 
-def _check_start(x0: torch.Tensor, iterations: int, reference: torch.Tensor | None, tolerance: float) -> None:
+def _check_start(x0: torch.Tensor, iterations: int, reference: torch.Tensor | None, tolerance: float,
+                 **functions: object) -> None:
     check_finite_tensor("x0", x0, ndim=1)
-    check_int("iterations", iterations, 0)
+    check_steps("iterations", iterations, low=0)
     check_real("tolerance", tolerance, low=0.0)
-    if reference is not None and reference.shape != x0.shape:
-        raise ValueError(f"reference must have the shape of x0 {tuple(x0.shape)}, got {tuple(reference.shape)}")
+    if reference is not None:
+        check_shape("reference", reference, tuple(x0.shape))
+        check_same_kind(x0=x0, reference=reference)
+    for name, function in functions.items():
+        if function is not None and not callable(function):
+            raise ValueError(f"{name} must be a callable, got {type(function).__name__}")
+
+
+def _gradient_at(gradient: Callable[[Vector], Vector], x: torch.Tensor) -> torch.Tensor:
+    """``gradient(x)``, checked: a tensor of x's shape, finite (a NaN gradient stops the solve, it is not a step)."""
+    g = gradient(x)
+    if not isinstance(g, torch.Tensor) or g.shape != x.shape:
+        raise ValueError(f"gradient(x) must return a tensor of shape {tuple(x.shape)}, got "
+                         f"{tuple(g.shape) if isinstance(g, torch.Tensor) else type(g).__name__}")
+    return check_gradient("gradient(x)", g)
 
 
 Update = Callable[[torch.Tensor, int, NewtonRun], tuple[torch.Tensor, float] | None]
@@ -101,16 +123,23 @@ def approximate_newton(x0: torch.Tensor, gradient: Callable[[Vector], Vector],
     infeasible point) counts as a rise. Stops after ``iterations`` steps, or once ``||x - reference|| <= tolerance``,
     or at a zero gradient.
     """
-    _check_start(x0, iterations, reference, tolerance)
+    _check_start(x0, iterations, reference, tolerance, gradient=gradient, hessian=hessian, loss=loss)
 
     def newton_step(x: torch.Tensor, k: int, run: NewtonRun) -> tuple[torch.Tensor, float] | None:
-        g = gradient(x)
+        g = _gradient_at(gradient, x)
         if not bool(torch.any(g != 0)):
             return None
         H = hessian(x, k)
-        if H.shape != (x.shape[0], x.shape[0]) or not bool(torch.isfinite(H).all()):
-            raise ValueError(f"hessian(x, k) must return a finite ({x.shape[0]}, {x.shape[0]}) matrix")
-        direction = torch.linalg.solve(H, g)
+        if not isinstance(H, torch.Tensor) or H.shape != (x.shape[0], x.shape[0]) or not bool(torch.isfinite(H).all()):
+            shown = f"shape {tuple(H.shape)}" if isinstance(H, torch.Tensor) else type(H).__name__
+            raise ValueError(f"hessian(x, k) must return a finite ({x.shape[0]}, {x.shape[0]}) matrix, got {shown}"
+                             + (" with NaN or inf entries" if isinstance(H, torch.Tensor) and
+                                H.shape == (x.shape[0], x.shape[0]) else ""))
+        try:
+            direction = torch.linalg.solve(H, g)
+        except RuntimeError as error:  # torch.linalg.LinAlgError
+            raise ValueError(f"hessian(x, k) returned a singular matrix at iteration {k}: it must be positive "
+                             "definite (sample more rows, or add a regulariser)") from error
         return _backtrack(x, direction, loss if backtracking else None, run.losses[-1] if run.losses else None)
 
     return _iterate(x0, newton_step, iterations, loss, reference, tolerance)
@@ -121,6 +150,8 @@ def _backtrack(x: torch.Tensor, direction: torch.Tensor, loss: Callable[[Vector]
     t = 1.0
     if loss is None or current is None:
         return x - direction, t
+    if not math.isfinite(current):
+        raise ValueError(f"loss(x) must be finite for backtracking, got {current} at the current point")
     for _ in range(40):
         trial = x - t * direction
         try:
@@ -140,13 +171,13 @@ def gradient_descent(x0: torch.Tensor, gradient: Callable[[Vector], Vector], ste
                      loss: Callable[[Vector], torch.Tensor] | None = None, reference: torch.Tensor | None = None,
                      tolerance: float = 0.0) -> NewtonRun:
     """The first-order baseline ``x <- x - step * grad(x)``, recorded like :func:`approximate_newton`."""
-    _check_start(x0, iterations, reference, tolerance)
+    _check_start(x0, iterations, reference, tolerance, gradient=gradient, loss=loss)
     step = check_real("step", step, low=0.0, low_inclusive=False)
 
     def descent_step(x: torch.Tensor, k: int, run: NewtonRun) -> tuple[torch.Tensor, float]:
-        moved = x - step * gradient(x)
+        moved = x - step * _gradient_at(gradient, x)
         if not bool(torch.isfinite(moved).all()):
-            raise ValueError("gradient descent diverged: lower the step")
+            raise ValueError(f"gradient descent diverged at iteration {k}: lower the step (got step = {step})")
         return moved, step
 
     return _iterate(x0, descent_step, iterations, loss, reference, tolerance)

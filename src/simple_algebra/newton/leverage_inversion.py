@@ -20,14 +20,27 @@ which gives the approximate Hessian of the chapter; the Newton loop itself is ``
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import torch
 
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_choice,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_shape,
+    check_steps,
+)
 from ..sketching import leverage_scores as ls
+from ..sketching.leverage_scores import _check_full_rank
 from . import iteration
 
 # Slacks below this (relative to the largest) count as "on the boundary": A(x) would blow up there.
@@ -45,6 +58,7 @@ def _check_problem(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> None:
         raise ValueError(f"b must have shape ({n},), got {tuple(b.shape)}")
     if x.shape != (d,):
         raise ValueError(f"x must have shape ({d},), got {tuple(x.shape)}")
+    check_same_kind(A=A, b=b, x=x)
 
 
 def slack(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
@@ -79,7 +93,8 @@ def leverage_gradient(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torc
 
 def _basis(scaled: torch.Tensor) -> torch.Tensor:
     # Q of a thin QR: P = Q Q^T, and the sigma of leverage_scores are the squared row norms of this Q.
-    Q, _ = torch.linalg.qr(scaled, mode="reduced")
+    Q, R = torch.linalg.qr(scaled, mode="reduced")
+    _check_full_rank("A(x) = diag(A x - b)^-1 A", R, tuple(scaled.shape))
     return Q
 
 
@@ -102,7 +117,10 @@ def leverage_gradient_jacobian(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor
 
 def leverage_gradient_jacobian_reference(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """The same Jacobian straight from the formula, with the (n, n) projection P formed (float64; small n)."""
+    _check_problem(A, b, x)
+    check_allocation(f"the projection P of n = {A.shape[0]} rows", (A.shape[0], A.shape[0]), torch.float64, A.device)
     scaled = rescaled_matrix(A.double(), b.double(), x.double())
+    ls.leverage_scores(scaled)  # refuses a rank-deficient A(x), whose Gram matrix the solve below cannot invert
     P = scaled @ torch.linalg.solve(scaled.T @ scaled, scaled.T)
     middle = 3 * torch.diag(P.diagonal()) - 2 * P * P
     return -(scaled.T @ middle @ scaled)
@@ -111,6 +129,8 @@ def leverage_gradient_jacobian_reference(A: torch.Tensor, b: torch.Tensor, x: to
 def leverage_gradient_jvp(A: torch.Tensor, b: torch.Tensor, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``J_g v`` (d,) in ``O(n d^2)`` without forming J_g: ``(P o P) u`` has entries ``q_i^T (Q^T diag(u) Q) q_i``."""
     scaled = rescaled_matrix(A, b, x)
+    check_shape("v", v, (A.shape[1],))
+    check_same_kind(A=A, v=v)
     Q = _basis(scaled)
     sigma = (Q * Q).sum(dim=1)
     u = scaled @ v
@@ -140,10 +160,19 @@ class LeverageInversion:
     def __post_init__(self) -> None:
         check_finite_tensor("A", self.A, ndim=2)
         n, d = self.A.shape
+        if n < d:
+            raise ValueError(f"A must have at least as many rows as columns (n >= d), got shape {tuple(self.A.shape)}")
         for name, value, shape in (("b", self.b, (n,)), ("c", self.c, (d,)), ("w", self.w, (n,))):
             check_finite_tensor(name, value, ndim=1)
             if value.shape != shape:
                 raise ValueError(f"{name} must have shape {shape}, got {tuple(value.shape)}")
+        if self.x_star is not None:
+            check_shape("x_star", self.x_star, (d,))
+        check_same_kind(A=self.A, b=self.b, c=self.c, w=self.w, x_star=self.x_star)
+        for name in ("g_map", "jacobian"):
+            if not callable(getattr(self, name)):
+                raise ValueError(f"{name} must be a callable (A, b, x) -> tensor, got "
+                                 f"{type(getattr(self, name)).__name__}")
 
     @property
     def dimension(self) -> int:
@@ -190,8 +219,10 @@ class LeverageInversion:
         Cost ``O(n d^2 + s d^3)``. Default g only.
         """
         samples = check_int("samples", samples, 1)
-        if scheme not in ("leverage", "uniform"):
-            raise ValueError(f"scheme must be 'leverage' or 'uniform', got {scheme!r}")
+        seed = check_seed("seed", seed)
+        check_choice("scheme", scheme, ("leverage", "uniform"))
+        check_allocation(f"the pair features of samples = {samples}", (samples, self.dimension**2), self.A.dtype,
+                         self.A.device)
         if self.jacobian is not leverage_gradient_jacobian:
             raise ValueError("sampled_hessian needs the default g and J_g (its rows are those of A(x))")
         scaled = rescaled_matrix(self.A, self.b, x)
@@ -233,6 +264,10 @@ def planted_instance(n: int, d: int, seed: int = 0, *, weight: float = 1e-2, hea
     heavy_rows = check_int("heavy_rows", heavy_rows, 0, n)
     weight = check_real("weight", weight, low=0.0)
     heavy_scale = check_real("heavy_scale", heavy_scale, low=0.0, low_inclusive=False)
+    seed = check_seed("seed", seed)
+    check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"the problem for n = {n}, d = {d}", (n, d), torch.float64, device)
     draw = generator(seed)
     A = torch.randn(n, d, generator=draw, dtype=torch.float64)
     x_star = torch.randn(d, generator=draw, dtype=torch.float64) / d**0.5
@@ -245,6 +280,12 @@ def planted_instance(n: int, d: int, seed: int = 0, *, weight: float = 1e-2, hea
     return LeverageInversion(A, b, c, w, x_star=x_star)
 
 
+def _check_instance(problem: object) -> LeverageInversion:
+    if not isinstance(problem, LeverageInversion):
+        raise ValueError(f"problem must be a LeverageInversion (see planted_instance), got {type(problem).__name__}")
+    return problem
+
+
 def reference_solution(problem: LeverageInversion, x0: torch.Tensor | None = None, iterations: int = 50,
                        tolerance: float = 1e-14) -> torch.Tensor:
     """The minimiser ``x^`` by exact Gauss-Newton from ``x0`` (default ``x_star``), run until the step is below
@@ -254,11 +295,15 @@ def reference_solution(problem: LeverageInversion, x0: torch.Tensor | None = Non
     backtracking on the loss. (Near the minimiser the loss changes by less than its rounding error, so a
     loss-based line search alone stalls around 1e-12; the gradient norm still measures progress there.)
     """
+    _check_instance(problem)
     if x0 is None:
         if problem.x_star is None:
-            raise ValueError("give x0: the problem has no planted x_star")
+            raise ValueError("give x0: the problem has no planted x_star (got x0 = None)")
         x0 = problem.x_star
-    check_int("iterations", iterations, 1)
+    check_shape("x0", x0, (problem.dimension,))
+    check_same_kind(A=problem.A, x0=x0)
+    check_steps("iterations", iterations)
+    tolerance = check_real("tolerance", tolerance, low=0.0)
     hessian = lambda y, k: problem.gauss_newton_hessian(y)
     x = x0.clone()
     for _ in range(iterations):
@@ -282,15 +327,32 @@ def reference_solution(problem: LeverageInversion, x0: torch.Tensor | None = Non
 def perturbed_start(problem: LeverageInversion, reference: torch.Tensor, relative: float = 0.02,
                     seed: int = 0) -> torch.Tensor:
     """``x0 = x^ + relative * ||x^|| * z / ||z||`` for a Gaussian direction ``z``; ValueError if outside the domain."""
+    _check_instance(problem)
+    check_shape("reference", reference, (problem.dimension,))
+    check_same_kind(A=problem.A, reference=reference)
     x0 = iteration.perturbed_start(reference, relative, seed)
     slack(problem.A, problem.b, x0)  # raises outside the domain Ax > b
     return x0
+
+
+def _integer_list(name: str, values: object) -> list:
+    """A non-empty list (tuple, range, 1-D array) of numbers; its entries are checked by the caller."""
+    if isinstance(values, (str, bytes, torch.Tensor)) or not isinstance(values, Iterable):
+        raise ValueError(f"{name} must be a non-empty list of integers, got {type(values).__name__}")
+    values = list(values)
+    if not values:
+        raise ValueError(f"{name} must be a non-empty list of integers, got []")
+    return values
 
 
 def hessian_spectral_errors(problem: LeverageInversion, x: torch.Tensor, samples: list[int], seeds: list[int],
                             scheme: str = "leverage") -> torch.Tensor:
     """``eps0 = ||H^{-1/2} H~ H^{-1/2} - I||_2`` of :meth:`LeverageInversion.sampled_hessian` at ``x``:
     (len(samples), len(seeds)) float64."""
+    _check_instance(problem)
+    samples = [check_int("samples", s, 1) for s in _integer_list("samples", samples)]
+    seeds = [check_seed("seeds", seed) for seed in _integer_list("seeds", seeds)]
+    check_choice("scheme", scheme, ("leverage", "uniform"))
     H = problem.gauss_newton_hessian(x)
     return torch.tensor([[ls.spectral_error(H, problem.sampled_hessian(x, s, seed, scheme)) for seed in seeds]
                          for s in samples], dtype=torch.float64)

@@ -24,7 +24,18 @@ from dataclasses import dataclass
 import torch
 
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_choice,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_steps,
+)
 from ..sketching.leverage_scores import (
     approximate_leverage_scores,
     conditioned_matrix,
@@ -51,6 +62,7 @@ def _check_problem(C: torch.Tensor, b: torch.Tensor, x: torch.Tensor | None, w0:
         check_finite_tensor("x", x, ndim=1)
         if x.shape[0] != C.shape[1]:
             raise ValueError(f"x must have C's {C.shape[1]} columns, got shape {tuple(x.shape)}")
+    check_same_kind(C=C, b=b, x=x)
     return check_real("w0", w0, low=0.0)
 
 
@@ -168,7 +180,8 @@ def sampled_hessian(C: torch.Tensor, b: torch.Tensor, x: torch.Tensor, w0: float
     Chapter: approximate Newton for two-layer regression (arXiv 2311.15390)."""
     w0 = _check_problem(C, b, x, w0)
     samples = check_int("samples", samples, 1)
-    check_int("seed", seed, 0)
+    check_seed("seed", seed)
+    check_choice("scores", scores, SCORES)
     diagonal, a, c, gamma = _parts(C, _state(C, b, x), w0)
     B = diagonal.abs().sqrt()[:, None] * C
     probabilities = _probabilities(B, scores, seed)
@@ -198,7 +211,12 @@ def random_instance(n: int, d: int, condition: float = 1.0, intercept: bool = Fa
     n = check_int("n", n, 2)
     d = check_int("d", d, 1, n)
     condition = check_real("condition", condition, low=1.0)
-    draw = generator(check_int("seed", seed, 0))
+    if not isinstance(intercept, bool):
+        raise ValueError(f"intercept must be True or False, got {intercept!r}")
+    check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"the instance for n = {n}, d = {d}", (n, d), torch.float64, device)
+    draw = generator(check_seed("seed", seed))
     features = d - 1 if intercept else d
     basis = torch.randn(n, max(features, 1), generator=draw, dtype=torch.float64)
     C = math.sqrt(n) * conditioned_matrix(basis, condition, draw)
@@ -258,9 +276,12 @@ def newton_solve(C: torch.Tensor, b: torch.Tensor, w0: float, x0: torch.Tensor, 
     w0 = _check_problem(C, b, x0, w0)
     if samples is not None:
         samples = check_int("samples", samples, 1)
-    if scores not in SCORES:
-        raise ValueError(f"scores must be one of {SCORES}, got {scores!r}")
-    check_int("seed", seed, 0)
+    check_choice("scores", scores, SCORES)
+    check_seed("seed", seed)
+    check_steps("iterations", iterations, low=0)
+    if not isinstance(refresh_scores, bool) or not isinstance(backtracking, bool):
+        raise ValueError(f"refresh_scores and backtracking must be True or False, got {refresh_scores!r} and "
+                         f"{backtracking!r}")
     cache = _Cached(C, b, w0)
     fixed: list[torch.Tensor] = []
 
@@ -283,8 +304,13 @@ def gradient_descent_solve(C: torch.Tensor, b: torch.Tensor, w0: float, x0: torc
 
     Chapter: approximate Newton for two-layer regression (arXiv 2311.15390)."""
     w0 = _check_problem(C, b, x0, w0)
+    check_steps("iterations", iterations, low=0)
     if step is None:
-        step = 1.0 / float(torch.linalg.eigvalsh(softmax_regression_hessian(C, b, x0, w0)).max())
+        largest = float(torch.linalg.eigvalsh(softmax_regression_hessian(C, b, x0, w0)).max())
+        if not largest > 0:
+            raise ValueError(f"the Hessian at x0 has no positive eigenvalue (largest {largest:.3g}), so the default "
+                             "step 1 / lambda_max is undefined: give step")
+        step = 1.0 / largest
     cache = _Cached(C, b, w0)
     return gradient_descent(x0, cache.gradient, step, iterations, reference=reference, tolerance=tolerance)
 
@@ -297,7 +323,7 @@ def minimizer(C: torch.Tensor, b: torch.Tensor, w0: float, x0: torch.Tensor, ite
     Raises ValueError if the damped phase does not get there in ``iterations`` steps.
     Chapter: approximate Newton for two-layer regression (arXiv 2311.15390)."""
     _check_problem(C, b, x0, w0)
-    iterations = check_int("iterations", iterations, 1)
+    iterations = check_steps("iterations", iterations)
     x = x0.detach().clone()
     for _ in range(iterations):
         trial = newton_solve(C, b, w0, x, 1, backtracking=True).iterates[-1]

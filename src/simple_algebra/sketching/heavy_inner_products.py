@@ -23,7 +23,18 @@ import torch
 
 from ..attention.taylor_features import MAX_FEATURES, taylor_features_by_row
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    MAX_DEGREE,
+    check_allocation,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_index_tensor,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+)
 
 _CHUNK = 1024  # vectors per block of feature computation: bounds memory at C(d, q) * 1024 numbers
 
@@ -35,12 +46,14 @@ def _check_signs(name: str, x: object) -> torch.Tensor:
     return x
 
 
-def _check_pair(A: object, B: object) -> tuple[torch.Tensor, torch.Tensor]:
-    A, B = _check_signs("A", A), _check_signs("B", B)
+def _check_pair(A: object, B: object, names: tuple[str, str] = ("A", "B")) -> tuple[torch.Tensor, torch.Tensor]:
+    first, second = names
+    A, B = _check_signs(first, A), _check_signs(second, B)
     if A.shape[1] != B.shape[1]:
-        raise ValueError(f"A and B must have the same dimension d, got {A.shape[1]} and {B.shape[1]}")
+        raise ValueError(f"{first} and {second} must have the same dimension d, got {A.shape[1]} and {B.shape[1]}")
     if A.dtype != B.dtype or A.device != B.device:
-        raise ValueError(f"A and B must share dtype and device, got {A.dtype}/{A.device} and {B.dtype}/{B.device}")
+        raise ValueError(f"{first} and {second} must share dtype and device, got {A.dtype}/{A.device} and "
+                         f"{B.dtype}/{B.device}")
     return A, B
 
 
@@ -62,6 +75,10 @@ def plant_heavy_pairs(n: int, dim: int, k: int, rho: float, seed: int = 0, dtype
     dim = check_int("dim", dim, 1)
     k = check_int("k", k, 0, n)
     rho = check_real("rho", rho, 0.0, 1.0, low_inclusive=False)
+    seed = check_seed("seed", seed)
+    check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"the sign vectors for n = {n}, dim = {dim}", (2 * n, dim), torch.float64)
     made = generator(seed)
     A = torch.randint(0, 2, (n, dim), generator=made, dtype=torch.float64) * 2 - 1
     B = torch.randint(0, 2, (n, dim), generator=made, dtype=torch.float64) * 2 - 1
@@ -119,6 +136,14 @@ def _multilinear_rows(dim: int, degree: int, device: torch.device) -> torch.Tens
     return (torch.nonzero(block == 1.0).flatten() + start).to(device)
 
 
+def _check_feature_degree(x: torch.Tensor, degree: object) -> int:
+    degree = check_int("degree", degree, 1, x.shape[1])
+    if math.comb(x.shape[1], degree) > MAX_FEATURES:
+        raise ValueError(f"degree = {degree} gives C(d, q) = {math.comb(x.shape[1], degree)} features for d = "
+                         f"{x.shape[1]}: more than {MAX_FEATURES}; lower the degree")
+    return degree
+
+
 def multilinear_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     """Degree-``q`` multilinear monomials ``psi_q(x)_S = prod_{i in S} x_i`` for all ``|S| = q`` (``q = degree``).
 
@@ -128,16 +153,18 @@ def multilinear_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     device follow ``x``. Chapter: Heavy inner products (Qin et al.; arXiv 2311.11429).
     """
     x = check_finite_tensor("x", x, ndim=2)
-    degree = check_int("degree", degree, 1, x.shape[1])
-    if math.comb(x.shape[1], degree) > MAX_FEATURES:
-        raise ValueError(f"C(d, q) = {math.comb(x.shape[1], degree)} features: more than {MAX_FEATURES}")
+    degree = _check_feature_degree(x, degree)
+    check_allocation(f"the degree-{degree} features of {x.shape[0]} vectors",
+                     (x.shape[0], math.comb(x.shape[1] + degree, degree)), x.dtype, x.device)
     return taylor_features_by_row(x, degree)[_multilinear_rows(x.shape[1], degree, x.device)].T
 
 
 def multilinear_features_reference(x: torch.Tensor, degree: int) -> torch.Tensor:
     """Plain float64 loop version of :func:`multilinear_features` (subsets in lexicographic order)."""
     x = check_finite_tensor("x", x, ndim=2).double()
-    degree = check_int("degree", degree, 1, x.shape[1])
+    degree = _check_feature_degree(x, degree)
+    check_allocation(f"the degree-{degree} features of {x.shape[0]} vectors",
+                     (x.shape[0], math.comb(x.shape[1], degree)), torch.float64, x.device)
     columns = [x[:, list(subset)].prod(dim=1) for subset in itertools.combinations(range(x.shape[1]), degree)]
     return torch.stack(columns, dim=1)
 
@@ -149,7 +176,7 @@ def elementary_symmetric_of_signs(dim: int, inner: int, degree: int) -> int:
     """
     dim = check_int("dim", dim, 1)
     inner = check_int("inner", inner, -dim, dim)
-    degree = check_int("degree", degree, 0, dim)
+    degree = check_int("degree", degree, 0, min(dim, MAX_DEGREE))  # the sum has degree + 1 terms
     if (dim + inner) % 2:
         raise ValueError(f"inner = {inner} has the wrong parity for sign vectors of dimension {dim}")
     agree = (dim + inner) // 2
@@ -164,6 +191,8 @@ def predicted_snr(dim: int, rho: float, group_size: int, degree: int) -> float:
     For large ``d`` this is about ``rho^q sqrt(C(d, q)) / g``.
     """
     group_size = check_int("group_size", group_size, 1)
+    dim = check_int("dim", dim, 1)
+    degree = check_int("degree", degree, 0, min(dim, MAX_DEGREE))
     signal = abs(elementary_symmetric_of_signs(dim, planted_inner_product(dim, rho), degree))
     return signal / (group_size * math.sqrt(math.comb(dim, degree)))
 
@@ -218,15 +247,19 @@ def heavy_pairs_grouped(A: torch.Tensor, B: torch.Tensor, rho: float, k: int, gr
     degree = check_int("degree", degree, 1, A.shape[1])
     oversample = check_int("oversample", oversample, 1)
     if math.comb(A.shape[1], degree) > MAX_FEATURES:
-        raise ValueError(f"C(d, q) = {math.comb(A.shape[1], degree)} features: more than {MAX_FEATURES}; lower q")
+        raise ValueError(f"degree = {degree} gives C(d, q) = {math.comb(A.shape[1], degree)} features: more than "
+                         f"{MAX_FEATURES}; lower q")
+    seed = check_seed("seed", seed)
+    for name, X, features in (("features_a", A, features_a), ("features_b", B, features_b)):
+        if features is not None:
+            check_finite_tensor(name, features, ndim=2)
+            if features.shape != (X.shape[0], math.comb(X.shape[1], degree)):
+                raise ValueError(f"{name} must be multilinear_features(X, {degree}) of shape "
+                                 f"({X.shape[0]}, {math.comb(X.shape[1], degree)}), got {tuple(features.shape)}")
+            check_same_kind(A=A, **{name: features})
     made = generator(seed)
     orders, phis = [], []
     for X, features in ((A, features_a), (B, features_b)):
-        if features is not None:
-            features = check_finite_tensor("features", features, ndim=2)
-            if features.shape != (X.shape[0], math.comb(X.shape[1], degree)):
-                raise ValueError(f"features must be multilinear_features(X, {degree}) of shape "
-                                 f"({X.shape[0]}, {math.comb(X.shape[1], degree)}), got {tuple(features.shape)}")
         order = torch.randperm(X.shape[0], generator=made).to(X.device)
         signs = (torch.randint(0, 2, (X.shape[0],), generator=made) * 2 - 1).to(dtype=X.dtype, device=X.device)
         orders.append(order)
@@ -250,8 +283,21 @@ def heavy_pairs_grouped(A: torch.Tensor, B: torch.Tensor, rho: float, k: int, gr
     return GroupedSearch(_sorted_pairs(torch.cat(found)), group_pairs, scores, computed, *group_of)
 
 
+def _check_pairs(name: str, pairs: object, rows: int | None = None, columns: int | None = None) -> torch.Tensor:
+    """Index pairs: an integer (m, 2) tensor (m may be 0), optionally with ``i < rows`` and ``j < columns``."""
+    check_index_tensor(name, pairs, 2**63 - 1, ndim=2)
+    if pairs.shape[1] != 2:
+        raise ValueError(f"{name} must have shape (m, 2) (pairs (i, j)), got {tuple(pairs.shape)}")
+    if rows is not None:
+        check_index_tensor(f"{name}[:, 0]", pairs[:, 0], rows)
+        check_index_tensor(f"{name}[:, 1]", pairs[:, 1], columns)
+    return pairs
+
+
 def recall(found: torch.Tensor, planted: torch.Tensor) -> float:
     """The fraction of the ``planted`` pairs (k, 2) that appear among the ``found`` pairs (m, 2); 1.0 if k = 0."""
+    for name, pairs in (("found", found), ("planted", planted)):
+        _check_pairs(name, pairs)
     if planted.numel() == 0:
         return 1.0
     found_set = {tuple(pair) for pair in found.tolist()}
@@ -266,9 +312,9 @@ def matmul_cost(rows: float, inner: float, cols: float, omega: float) -> float:
     A model, not a measurement: fast algorithms with ``omega < 2.8`` are not run in practice.
     """
     omega = check_real("omega", omega, 2.0, 3.0)
+    for name, value in (("rows", rows), ("inner", inner), ("cols", cols)):
+        check_real(name, value, low=0.0, low_inclusive=False)  # the values stay as given: exact int products
     side = min(rows, inner, cols)
-    if side <= 0:
-        raise ValueError(f"matrix sides must be positive, got {rows}, {inner}, {cols}")
     return rows * inner * cols / side**3 * side**omega
 
 
@@ -280,6 +326,10 @@ def operation_count_model(n: float, dim: float, group_size: float, features: flo
     ``+ candidates g^2 d`` (brute force inside the candidate group pairs). With ``g = n^{1/3}`` and
     ``features = n^{2/3}`` the middle term is ``n^{2 omega / 3}``: below ``n^2`` only when ``omega < 3``.
     """
+    for name, value in (("n", n), ("dim", dim), ("group_size", group_size), ("features", features)):
+        check_real(name, value, low=0.0, low_inclusive=False)
+    check_real("candidates", candidates, low=0.0)
+    omega = check_real("omega", omega, 2.0, 3.0)
     groups = n / group_size
     parts = {"group sums": n * features, "group product": matmul_cost(groups, features, groups, omega),
              "inside groups": candidates * group_size**2 * dim}
@@ -293,8 +343,10 @@ def relu_from_pairs(W: torch.Tensor, X: torch.Tensor, pairs: torch.Tensor, bias:
     the dense :func:`relu_layer_reference`: only the neurons that fire need an inner product.
     Chapter: Heavy inner products (Qin et al.; arXiv 2311.11429).
     """
-    W, X = _check_pair(W, X)
+    W, X = _check_pair(W, X, ("W", "X"))
     bias = check_real("bias", bias)
+    _check_pairs("pairs", pairs, W.shape[0], X.shape[0])
+    check_allocation(f"the layer of {W.shape[0]} x {X.shape[0]} neurons", (W.shape[0], X.shape[0]), W.dtype, W.device)
     out = torch.zeros(W.shape[0], X.shape[0], dtype=W.dtype, device=W.device)
     if pairs.numel():
         rows, cols = pairs[:, 0], pairs[:, 1]
@@ -305,5 +357,7 @@ def relu_from_pairs(W: torch.Tensor, X: torch.Tensor, pairs: torch.Tensor, bias:
 
 def relu_layer_reference(W: torch.Tensor, X: torch.Tensor, bias: float) -> torch.Tensor:
     """The dense ReLU layer ``relu(W X^T - bias)`` (n_w, n_x) in float64: every neuron against every input."""
-    W, X = _check_pair(W, X)
+    W, X = _check_pair(W, X, ("W", "X"))
+    check_allocation(f"the layer of {W.shape[0]} x {X.shape[0]} neurons", (W.shape[0], X.shape[0]), torch.float64,
+                     W.device)
     return torch.relu(W.double() @ X.double().T - check_real("bias", bias))

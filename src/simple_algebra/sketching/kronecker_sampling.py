@@ -21,8 +21,18 @@ import math
 import numpy as np
 import torch
 
-from ..core.validation import check_int, check_real, check_tall_matrix
-from .leverage_scores import leverage_scores, sample_rows, spectral_error
+from ..core.validation import (
+    check_allocation,
+    check_choice,
+    check_device,
+    check_float_dtype,
+    check_index_tensor,
+    check_int,
+    check_real,
+    check_seed,
+    check_tall_matrix,
+)
+from .leverage_scores import _sample_rows, leverage_scores, sample_rows, spectral_error
 
 SCHEMES = ("leverage", "uniform", "sketches")
 
@@ -33,6 +43,13 @@ def _check_factors(A1: torch.Tensor, A2: torch.Tensor) -> None:
     if A1.dtype != A2.dtype or A1.device != A2.device:
         raise ValueError(f"A1 and A2 must share dtype and device, got {A1.dtype}/{A1.device} and "
                          f"{A2.dtype}/{A2.device}")
+
+
+def _check_product_size(A1: torch.Tensor, A2: torch.Tensor) -> None:
+    """The materialised product has ``n1 n2`` rows of ``d1 d2`` entries: refuse it before torch.kron allocates."""
+    rows, columns = A1.shape[0] * A2.shape[0], A1.shape[1] * A2.shape[1]
+    check_allocation(f"the materialised product of A1 {tuple(A1.shape)} and A2 {tuple(A2.shape)}", (rows, columns),
+                     torch.float64, A1.device)
 
 
 def kronecker_gram(A1: torch.Tensor, A2: torch.Tensor) -> torch.Tensor:
@@ -47,7 +64,9 @@ def kronecker_gram(A1: torch.Tensor, A2: torch.Tensor) -> torch.Tensor:
 def kronecker_gram_reference(A1: torch.Tensor, A2: torch.Tensor) -> torch.Tensor:
     """The same Gram matrix from the materialised ``n1 n2``-row product, in float64 (small sizes only)."""
     _check_factors(A1, A2)
-    A = torch.kron(A1.to(torch.float64), A2.to(torch.float64))
+    _check_product_size(A1, A2)
+    # torch.kron views its inputs: a transposed (column-major) factor must be made contiguous first
+    A = torch.kron(A1.to(torch.float64).contiguous(), A2.to(torch.float64).contiguous())
     return A.T @ A
 
 
@@ -63,7 +82,8 @@ def kronecker_leverage_scores_reference(A1: torch.Tensor, A2: torch.Tensor) -> t
     """Leverage scores of the materialised product ``torch.kron(A1, A2)`` (float64, QR of n1 n2 x d1 d2), reshaped
     to (n1, n2). ``O(n1 n2 d1^2 d2^2)``: the cost the factorisation avoids."""
     _check_factors(A1, A2)
-    scores = leverage_scores(torch.kron(A1.to(torch.float64), A2.to(torch.float64)))
+    _check_product_size(A1, A2)
+    scores = leverage_scores(torch.kron(A1.to(torch.float64).contiguous(), A2.to(torch.float64).contiguous()))
     return scores.reshape(A1.shape[0], A2.shape[0])
 
 
@@ -74,8 +94,9 @@ def sample_kronecker_pairs(p1: torch.Tensor, p2: torch.Tensor, samples: int,
     probabilities are never formed. Returns (i (s,), j (s,), weights (s,)) on ``p1``'s device, weights in float64.
     """
     samples = check_int("samples", samples, 1)
-    rows, first = sample_rows(p1, samples, seed)  # first = 1 / (s p1_i)
-    columns, second = sample_rows(p2, samples, seed + 1)  # second = 1 / (s p2_j)
+    seed = check_seed("seed", seed)
+    rows, first = _sample_rows(p1, samples, seed, "p1")  # first = 1 / (s p1_i)
+    columns, second = _sample_rows(p2, samples, seed + 1, "p2")  # second = 1 / (s p2_j)
     # 1 / (s p1_i p2_j) = s * (1 / (s p1_i)) * (1 / (s p2_j))
     weights = samples * first.to(torch.float64) * second.to(torch.float64).to(first.device)
     return rows, columns.to(rows.device), weights
@@ -87,11 +108,12 @@ def kronecker_rows(A1: torch.Tensor, A2: torch.Tensor, i: torch.Tensor, j: torch
     Shapes: (n1, d1), (n2, d2), (s,), (s,) -> (s, d1 d2), the same rows as ``torch.kron(A1, A2)[i * n2 + j]``.
     """
     _check_factors(A1, A2)
-    if i.shape != j.shape or i.ndim != 1:
+    check_index_tensor("i", i, A1.shape[0])
+    check_index_tensor("j", j, A2.shape[0])
+    if i.shape != j.shape:
         raise ValueError(f"i and j must be 1-D of the same length, got shapes {tuple(i.shape)} and {tuple(j.shape)}")
-    if i.numel() and (int(i.min()) < 0 or int(i.max()) >= A1.shape[0] or int(j.min()) < 0
-                      or int(j.max()) >= A2.shape[0]):
-        raise ValueError(f"indices out of range: i must lie in [0, {A1.shape[0]}), j in [0, {A2.shape[0]})")
+    check_allocation(f"the product rows for {i.shape[0]} index pairs", (i.shape[0], A1.shape[1] * A2.shape[1]),
+                     A1.dtype, A1.device)
     return (A1[i][:, :, None] * A2[j][:, None, :]).reshape(i.shape[0], -1)
 
 
@@ -117,8 +139,10 @@ def sampled_kronecker_gram(A1: torch.Tensor, A2: torch.Tensor, samples: int, sch
     """
     _check_factors(A1, A2)
     samples = check_int("samples", samples, 1)
-    if scheme not in SCHEMES:
-        raise ValueError(f"scheme must be one of {SCHEMES}, got {scheme!r}")
+    check_choice("scheme", scheme, SCHEMES)
+    seed = check_seed("seed", seed)
+    check_allocation(f"the sampled product rows for samples = {samples}", (samples, A1.shape[1] * A2.shape[1]),
+                     torch.float64, A1.device)
     first, second = A1.to(torch.float64), A2.to(torch.float64)
     if scheme == "sketches":
         per_factor = math.isqrt(samples - 1) + 1  # ceil(sqrt(s))
@@ -138,6 +162,7 @@ def kronecker_spectral_error(A1: torch.Tensor, A2: torch.Tensor, samples: int, s
                              seed: int = 0) -> float:
     """``eps = ||H^{-1/2} H~ H^{-1/2} - I||_2`` of :func:`sampled_kronecker_gram` against the exact
     ``H = (A1^T A1) (x) (A2^T A2)`` (formed from the factors); ``(1 - eps) H <= H~ <= (1 + eps) H``."""
+    _check_factors(A1, A2)
     H = kronecker_gram(A1.to(torch.float64), A2.to(torch.float64))
     return spectral_error(H, sampled_kronecker_gram(A1, A2, samples, scheme, seed))
 
@@ -152,6 +177,10 @@ def coherent_factor(n: int, d: int, tail: float = 1.5, seed: int = 0, dtype: tor
     d = check_int("d", d, 1, n)
     if not (isinstance(tail, (int, float)) and not isinstance(tail, bool) and tail > 0):
         raise ValueError(f"tail must be a positive number of degrees of freedom (or inf), got {tail!r}")
+    seed = check_seed("seed", seed)
+    check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"a factor of n = {n}, d = {d}", (n, d), torch.float64)  # NumPy draws it in float64 first
     draw = np.random.default_rng(seed)  # NumPy's Student-t takes a seeded generator; torch's does not
     rows = draw.standard_normal((n, d))
     if math.isfinite(tail):

@@ -21,7 +21,29 @@ import math
 import torch
 
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real, check_tall_matrix
+from ..core.validation import (
+    check_allocation,
+    check_finite_tensor,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_tall_matrix,
+)
+
+
+def _check_full_rank(name: str, R: torch.Tensor, shape: tuple[int, ...], what: str = "") -> None:
+    """The triangular factor of a thin QR has no (relatively) zero diagonal entry: the matrix has full column rank."""
+    diagonal = R.detach().diagonal().abs()
+    largest = float(diagonal.max())
+    if float(diagonal.min()) <= 1e-12 * largest:
+        ratio = float(diagonal.min()) / largest if largest > 0 else 0.0
+        raise ValueError(f"{name} does not have full column rank{what}: got shape {shape} with smallest/largest "
+                         f"|R_ii| = {ratio:.3g} (an all-zero or repeated column?)")
+
+
+
+
 
 
 def leverage_scores(A: torch.Tensor) -> torch.Tensor:
@@ -31,9 +53,7 @@ def leverage_scores(A: torch.Tensor) -> torch.Tensor:
     """
     check_tall_matrix("A", A)
     Q, R = torch.linalg.qr(A.to(torch.float64), mode="reduced")
-    diagonal = R.diagonal().abs()
-    if diagonal.min() <= 1e-12 * diagonal.max():
-        raise ValueError("A does not have full column rank: its leverage scores are not defined")
+    _check_full_rank("A", R, tuple(A.shape), ": its leverage scores are not defined")
     return (Q * Q).sum(dim=1).to(A.dtype)
 
 
@@ -41,7 +61,9 @@ def count_sketch(A: torch.Tensor, rows: int, seed: int = 0) -> torch.Tensor:
     """``S A`` for a CountSketch ``S (rows, n)``: each row of ``A`` is added, with a random sign, to one random
     bucket. ``O(nnz(A))``; ``S`` is never formed. Shapes: (n, d) -> (rows, d)."""
     check_finite_tensor("A", A, ndim=2)
-    return _count_sketch(A, check_int("rows", rows, 1), seed)
+    rows = check_int("rows", rows, 1)
+    check_allocation(f"the sketch of rows = {rows}", (rows, A.shape[1]), A.dtype, A.device)
+    return _count_sketch(A, rows, check_seed("seed", seed))
 
 
 def _count_sketch(A: torch.Tensor, rows: int, seed: int) -> torch.Tensor:
@@ -66,11 +88,14 @@ def approximate_leverage_scores(A: torch.Tensor, sketch_rows: int | None = None,
     sketch_rows = check_int("sketch_rows", sketch_rows, d) if sketch_rows is not None else max(4 * d * d, 2 * d)
     projection_dim = (check_int("projection_dim", projection_dim, 1) if projection_dim is not None
                       else max(8, math.ceil(8 * math.log(n))))
+    seed = check_seed("seed", seed)
+    check_allocation(f"the projection of projection_dim = {projection_dim}", (n, projection_dim), torch.float64,
+                     A.device)
+    check_allocation(f"the sketch of sketch_rows = {sketch_rows}", (min(sketch_rows, 16 * n), d), torch.float64,
+                     A.device)
     work = A.to(torch.float64)
     _, R = torch.linalg.qr(_count_sketch(work, min(sketch_rows, 16 * n), seed), mode="reduced")  # A checked
-    diagonal = R.diagonal().abs()
-    if diagonal.min() <= 1e-12 * diagonal.max():
-        raise ValueError("the sketch of A is rank deficient: A does not have full column rank, or raise sketch_rows")
+    _check_full_rank("A", R, tuple(A.shape), " (its sketch is rank deficient; or raise sketch_rows)")
     gaussian = torch.randn(d, projection_dim, generator=generator(seed + 1), dtype=torch.float64).to(A.device)
     # R^{-1} G first (d x k, cheap), then one (n x d) @ (d x k) product.
     directions = torch.linalg.solve_triangular(R, gaussian, upper=True) / math.sqrt(projection_dim)
@@ -83,8 +108,10 @@ def conditioned_matrix(basis: torch.Tensor, condition: float, draw: torch.Genera
     from ``draw``, and ``sigma`` log-spaced from 1 to ``1 / condition``: condition number exactly ``condition``,
     with the column space (so the leverage scores) of ``basis``. float64, (n, d).
     """
-    check_finite_tensor("basis", basis, ndim=2)
+    check_tall_matrix("basis", basis)
     condition = check_real("condition", condition, low=1.0)
+    if not isinstance(draw, torch.Generator):
+        raise ValueError(f"draw must be a torch.Generator, got {type(draw).__name__}")
     U, _ = torch.linalg.qr(basis.to(torch.float64), mode="reduced")
     d = basis.shape[1]
     V, _ = torch.linalg.qr(torch.randn(d, d, generator=draw, dtype=torch.float64))
@@ -98,10 +125,22 @@ def sample_rows(probabilities: torch.Tensor, samples: int, seed: int = 0) -> tup
     With these weights ``sum_j w_j B_ij^T B_ij`` is an unbiased estimate of ``B^T B``. Returns (indices (s,),
     weights (s,)) on ``probabilities``' device.
     """
-    check_finite_tensor("probabilities", probabilities, ndim=1)
+    return _sample_rows(probabilities, samples, seed, "probabilities")
+
+
+def _sample_rows(probabilities: torch.Tensor, samples: int, seed: int,
+                 name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`sample_rows`, the messages naming the caller's argument ``name`` (``p1``, ``scores``, ...)."""
+    check_finite_tensor(name, probabilities, ndim=1)
     samples = check_int("samples", samples, 1)
-    if (probabilities < 0).any() or probabilities.sum() <= 0:
-        raise ValueError("probabilities must be non-negative with a positive sum")
+    seed = check_seed("seed", seed)
+    check_allocation(f"samples = {samples}", (samples, 3), torch.float64, probabilities.device)  # indices, p, weights
+    if bool((probabilities < 0).any()) or not float(probabilities.sum()) > 0:
+        raise ValueError(f"{name} must be non-negative with a positive sum, got minimum "
+                         f"{float(probabilities.min()):.3g} and sum {float(probabilities.sum()):.3g}")
+    if probabilities.shape[0] > 2**24:
+        raise ValueError(f"{name} must have at most 2^24 entries (torch.multinomial's limit), got "
+                         f"{probabilities.shape[0]}")
     p = probabilities.to(torch.float64) / probabilities.to(torch.float64).sum()
     indices = torch.multinomial(p.cpu(), samples, replacement=True, generator=generator(seed)).to(p.device)
     weights = 1.0 / (samples * p[indices])
@@ -113,10 +152,15 @@ def sampled_gram(B: torch.Tensor, samples: int, probabilities: torch.Tensor | No
     """``H~ = sum_j w_j B_ij^T B_ij`` from ``samples`` rows drawn by ``probabilities`` (default: the exact leverage
     scores of ``B``); an unbiased estimate of ``B^T B``. Shapes: ``B (n, d)`` -> (d, d)."""
     check_finite_tensor("B", B, ndim=2)
+    samples = check_int("samples", samples, 1)
+    check_allocation(f"the sampled rows for samples = {samples}", (samples, B.shape[1]), B.dtype, B.device)
     if probabilities is None:
         probabilities = leverage_scores(B)
-    elif probabilities.shape != (B.shape[0],):
-        raise ValueError(f"probabilities must have shape ({B.shape[0]},), got {tuple(probabilities.shape)}")
+    else:
+        check_finite_tensor("probabilities", probabilities, ndim=1)
+        if probabilities.shape != (B.shape[0],):
+            raise ValueError(f"probabilities must have shape ({B.shape[0]},), got {tuple(probabilities.shape)}")
+        check_same_kind(B=B, probabilities=probabilities)
     indices, weights = sample_rows(probabilities, samples, seed)
     rows = B[indices]
     return (rows * weights[:, None]).T @ rows
@@ -131,7 +175,7 @@ def spectral_error(H: torch.Tensor, H_approx: torch.Tensor) -> float:
                          f"{tuple(H_approx.shape)}")
     values, vectors = torch.linalg.eigh(H.to(torch.float64))
     if values.min() <= 0:
-        raise ValueError("H must be positive definite")
+        raise ValueError(f"H must be positive definite, got smallest eigenvalue {float(values.min()):.3g}")
     root = vectors / values.sqrt()  # H^{-1/2} = V diag(lambda^{-1/2}) V^T, applied as V diag(.) then V^T
     whitened = root.T @ H_approx.to(torch.float64) @ root
     return float(torch.linalg.matrix_norm(whitened - torch.eye(H.shape[0], dtype=torch.float64), ord=2))
