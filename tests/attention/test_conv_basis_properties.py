@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simple_algebra.attention import conv_basis as cb
+from simple_algebra.attention import conv_matrices as cm
 from simple_algebra.attention import rope
 from simple_algebra.attention.exact import exact_attention
 from tests.attention.prop_helpers import rand
@@ -22,51 +23,19 @@ def bases(draw):
     return rand(draw(seeds), len(sizes), n), sizes
 
 
-@covers(cb.conv_matrix, cb.conv_basis_matrix, cb.conv_basis_matmul, cb.conv_basis_matmul_reference)
-@given(bases(), seeds, st.integers(1, 3), bad_tensors(6, 2))
-def test_fft_products_equal_the_dense_conv_matrices(basis, seed, e, bad):
-    b, sizes = basis
-    n = b.shape[1]
-    V = rand(seed, n, e)
-    dense = cb.conv_basis_matrix(b, sizes)
-    for row, size in zip(b, sizes):
-        single = cb.conv_matrix(row, size)
-        for i in range(n):
-            for j in range(n):
-                expected = float(row[i - j]) if (i >= j and j >= n - size) else 0.0
-                assert float(single[i, j]) == expected
-    torch.testing.assert_close(dense, sum(cb.conv_matrix(row, size) for row, size in zip(b, sizes)))
-    fast = cb.conv_basis_matmul(b, sizes, V)
-    torch.testing.assert_close(fast, cb.conv_basis_matmul_reference(b, sizes, V), rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(fast, dense @ V, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(cb.conv_basis_matmul(b, sizes, V.T.contiguous().T, chunk=1), fast)  # strided V
-
-    tensor, shown = bad
-    if "shape" not in shown or tensor.numel() == 0:  # a 1-D b is a valid single basis vector
-        refuses(cb.conv_basis_matmul, tensor, [2], V, argument="b", shows=shown)
-    refuses(cb.conv_basis_matmul, b, sizes, tensor, argument="V", shows=shown)
-    refuses(cb.conv_basis_matmul_reference, b, sizes, rand(seed, n + 1, e), argument="V", shows=f"({n + 1}, {e})")
-    refuses(cb.conv_basis_matmul_reference, b, sizes, V.float(), argument="V", shows="float32")
-    refuses(cb.conv_basis_matrix, b, [n + 1] * len(sizes), argument="m", shows=str(n + 1))
-    refuses(cb.conv_basis_matrix, b, None, argument="m", shows="None")
-    refuses(cb.conv_basis_matrix, b, sizes + [1], argument="m", shows=str(len(sizes) + 1))
-    refuses(cb.conv_matrix, b[0], 0, argument="m", shows="0")
-    refuses(cb.conv_basis_matmul, b, sizes, V, chunk=0, argument="chunk", shows="0")
-
-
-@covers(cb.conv_decomposition, cb.telescoped_exp_basis, cb.conv_basis_attention_from_basis,
+@covers(cm.conv_decomposition, cm.telescoped_exp_basis, cb.conv_basis_attention_from_basis,
         cb.conv_basis_attention_reference)
 @given(bases(), seeds, bad_reals, bad_tensors(4, 4))
 def test_decomposition_rebuilds_and_exp_basis_telescopes(basis, seed, bad_number, bad):
     b, sizes = basis
     n = b.shape[1]
-    H = cb.conv_basis_matrix(b, sizes)
-    found, found_sizes = cb.conv_decomposition(H)
+    H = cm.conv_basis_matrix(b, sizes)
+    found, found_sizes = cm.conv_decomposition(H)
     assert len(found_sizes) <= len(sizes) + 1 and found_sizes[0] == n
-    torch.testing.assert_close(cb.conv_basis_matrix(found, found_sizes), H, rtol=0, atol=1e-12)
-    a, exp_sizes, shift = cb.telescoped_exp_basis(b, sizes)
+    torch.testing.assert_close(cm.conv_basis_matrix(found, found_sizes), H, rtol=0, atol=1e-12)
+    a, exp_sizes, shift = cm.telescoped_exp_basis(b, sizes)
     mask = torch.ones(n, n, dtype=torch.float64).tril()
-    torch.testing.assert_close(cb.conv_basis_matrix(a, exp_sizes), mask * torch.exp(H - shift), rtol=1e-12,
+    torch.testing.assert_close(cm.conv_basis_matrix(a, exp_sizes), mask * torch.exp(H - shift), rtol=1e-12,
                                atol=1e-12)
     V = rand(seed, n, 2)
     out = cb.conv_basis_attention_from_basis(b, sizes, V)
@@ -74,19 +43,19 @@ def test_decomposition_rebuilds_and_exp_basis_telescopes(basis, seed, bad_number
     torch.testing.assert_close(out, exact_attention(H, torch.eye(n, dtype=torch.float64), V, causal=True))
 
     value, shown = bad_number
-    refuses(cb.conv_decomposition, H, tolerance=value, argument="tolerance", shows=shown)
+    refuses(cm.conv_decomposition, H, tolerance=value, argument="tolerance", shows=shown)
     if value is not None:  # None is the default shift (the largest score)
-        refuses(cb.telescoped_exp_basis, b, sizes, shift=value, argument="shift", shows=shown)
-    refuses(cb.telescoped_exp_basis, b, sizes, shift=torch.ones(2, dtype=torch.float64), argument="shift",
+        refuses(cm.telescoped_exp_basis, b, sizes, shift=value, argument="shift", shows=shown)
+    refuses(cm.telescoped_exp_basis, b, sizes, shift=torch.ones(2, dtype=torch.float64), argument="shift",
             shows="(2,)")
-    refuses(cb.conv_decomposition, torch.ones(3, 3, dtype=torch.float64), argument="H", shows="lower-triangular")
-    refuses(cb.conv_decomposition, torch.ones(3, 2, dtype=torch.float64), argument="H", shows="(3, 2)")
+    refuses(cm.conv_decomposition, torch.ones(3, 3, dtype=torch.float64), argument="H", shows="lower-triangular")
+    refuses(cm.conv_decomposition, torch.ones(3, 2, dtype=torch.float64), argument="H", shows="(3, 2)")
     tensor, shown = bad
-    refuses(cb.conv_decomposition, tensor, argument="H", shows=shown)
+    refuses(cm.conv_decomposition, tensor, argument="H", shows=shown)
     refuses(cb.conv_basis_attention_reference, b, sizes, rand(seed, n + 1, 2), argument="V", shows=f"({n + 1}, 2)")
     refuses(cb.conv_basis_attention_from_basis, b, sizes, V.float(), argument="V", shows="float32")
     if len(sizes) > 1:
-        refuses(cb.telescoped_exp_basis, b, sizes[::-1], argument="sizes", shows=str(sizes[::-1]))
+        refuses(cm.telescoped_exp_basis, b, sizes[::-1], argument="sizes", shows=str(sizes[::-1]))
 
 
 @covers(cb.find_break_points, cb.score_basis, cb.score_column, cb.conv_basis_attention, cb.default_tolerance)
@@ -100,7 +69,7 @@ def test_attention_from_queries_and_keys_is_exact_causal_attention(n, d, k_true,
     found = cb.find_break_points(Q, K, k_true)
     assert found[0] == 0 and set(found) <= set(points)  # RoPE inputs: every break changes the diagonal
     b, sizes = cb.score_basis(Q, K, points)
-    torch.testing.assert_close(cb.conv_basis_matrix(b, sizes), scores.tril(), rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(cm.conv_basis_matrix(b, sizes), scores.tril(), rtol=1e-10, atol=1e-10)
     out = cb.conv_basis_attention(Q, K, V, k_true)
     torch.testing.assert_close(out, exact_attention(Q, K, V, causal=True), rtol=1e-9, atol=1e-9)
     assert cb.default_tolerance(torch.float64) == 1000 * torch.finfo(torch.float64).eps
