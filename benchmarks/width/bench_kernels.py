@@ -11,11 +11,12 @@ from harness import Benchmark
 
 import simple_algebra as sa
 from simple_algebra.width import kernels as K
+from simple_algebra.width import relu_mlp
 
 
 def _mlp_and_inputs(quick: bool):
     width, inputs, dim = (128, 32, 16) if quick else (1024, 256, 16)
-    model = K.ntk_mlp(dim, width, depth=1, seed=0, device=sa.device())
+    model = relu_mlp.ntk_mlp(dim, width, depth=1, seed=0, device=sa.device())
     x = torch.randn(inputs, dim, dtype=torch.float64, generator=sa.generator(1)).to(sa.device())
     return model, x, {"width": width, "inputs": inputs, "input_dim": dim, "hidden_layers": 1, "dtype": "float64"}
 

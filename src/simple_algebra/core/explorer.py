@@ -22,19 +22,24 @@ import html
 import io
 import itertools
 import json
+import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
+import torch
 from PIL import Image
 
 from .runtime import progress
+from .validation import check_allocation, check_choice, check_int
 
 MODE_VARIABLE = "SIMPLE_ALGEBRA_EXPLORER"
 MODES = ("live", "static")
 MAX_STATIC_BYTES = 2_000_000
+MAX_DPI = 1200
+MAX_FRAMES = 10_000
 _explorers_made = itertools.count()
 
 
@@ -50,8 +55,16 @@ def figure_to_png(figure: Figure, dpi: int = 80, colors: int = 96) -> bytes:
     """Render ``figure`` to PNG bytes with an adaptive palette of ``colors`` colours, then close it.
 
     Line plots and heat maps survive the palette well and shrink three- to fourfold, which is what keeps a
-    static explorer with dozens of frames under its size budget.
+    static explorer with dozens of frames under its size budget. ``dpi`` is in ``[1, 1200]`` and the rendered
+    picture must fit in memory; ``colors`` is in ``[1, 256]`` (a PNG palette).
     """
+    if not isinstance(figure, Figure):
+        raise ValueError(f"figure must be a matplotlib Figure, got {type(figure).__name__}")
+    dpi = check_int("dpi", dpi, 1, MAX_DPI)
+    colors = check_int("colors", colors, 1, 256)
+    inches = figure.get_size_inches()
+    check_allocation(f"a {inches[0]:.3g} x {inches[1]:.3g} inch figure at dpi={dpi}",
+                     (math.ceil(inches[1] * dpi), math.ceil(inches[0] * dpi), 4), dtype=torch.uint8)
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     plt.close(figure)
@@ -63,17 +76,25 @@ def figure_to_png(figure: Figure, dpi: int = 80, colors: int = 96) -> bytes:
 
 
 def _validate(controls: Mapping[str, Sequence[Any]], initial: Mapping[str, Any] | None) -> dict[str, Any]:
-    if not controls:
-        raise ValueError("an explorer needs at least one control")
+    """The start value of every control: ``initial``'s where given, else the control's first value."""
+    if not isinstance(controls, Mapping) or not controls:
+        raise ValueError(f"an explorer needs at least one control (a dict of name -> values), got {controls!r}"[:200])
+    if initial is not None and not isinstance(initial, Mapping):
+        raise ValueError(f"initial must be a dict of control name -> value, got {type(initial).__name__}")
     start = {}
     for name, values in controls.items():
-        if not name.isidentifier():
+        if not isinstance(name, str) or not name.isidentifier():
             raise ValueError(f"control names must be Python identifiers (they are passed to draw), got {name!r}")
-        if len(values) < 1:
+        try:
+            count = len(values)
+            listed = list(values)
+        except TypeError as error:
+            raise ValueError(f"control {name!r} needs a sequence of values, got {type(values).__name__}") from error
+        if count < 1:
             raise ValueError(f"control {name!r} has no values")
-        if len(set(map(repr, values))) != len(values):
-            raise ValueError(f"control {name!r} has repeated values: {list(values)}")
-        start[name] = values[0]
+        if len(set(map(repr, listed))) != count:
+            raise ValueError(f"control {name!r} has repeated values: {listed}")
+        start[name] = listed[0]
     for name, value in (initial or {}).items():
         if name not in controls:
             raise ValueError(f"initial value for unknown control {name!r}; controls are {list(controls)}")
@@ -81,6 +102,29 @@ def _validate(controls: Mapping[str, Sequence[Any]], initial: Mapping[str, Any] 
             raise ValueError(f"initial {name}={value!r} is not one of {list(controls[name])}")
         start[name] = value
     return start
+
+
+def _prepared(draw: Any, alt: Any, title: Any, controls: Mapping[str, Sequence[Any]],
+              labels: Mapping[str, str] | None, initial: Mapping[str, Any] | None) -> tuple[dict, dict]:
+    """Check the arguments every explorer shares; return the full start values and a label for every control."""
+    if not callable(draw):
+        raise ValueError(f"draw must be a function of the controls that returns a Figure, got {type(draw).__name__}")
+    if not callable(alt):
+        raise ValueError(f"alt must be a function of the controls that returns a text, got {type(alt).__name__}")
+    if not isinstance(title, str):
+        raise ValueError(f"title must be a string, got {type(title).__name__}")
+    if labels is not None and not isinstance(labels, Mapping):
+        raise ValueError(f"labels must be a dict of control name -> text, got {type(labels).__name__}")
+    start = _validate(controls, initial)
+    return start, {name: str((labels or {}).get(name, name)) for name in controls}
+
+
+def _drawn(draw: Callable[..., Figure], values: Mapping[str, Any]) -> Figure:
+    figure = draw(**values)
+    if not isinstance(figure, Figure):
+        shown = ", ".join(f"{name}={value!r}" for name, value in values.items())
+        raise ValueError(f"draw({shown}) must return a matplotlib Figure, got {type(figure).__name__}")
+    return figure
 
 
 def explorer(draw: Callable[..., Figure], controls: Mapping[str, Sequence[Any]], *, title: str,
@@ -93,11 +137,9 @@ def explorer(draw: Callable[..., Figure], controls: Mapping[str, Sequence[Any]],
     text beside its slider. ``draw`` should read precomputed results (compute once, draw many): a static
     explorer draws every combination. Returns an ipywidgets box (live) or an ``IPython.display.HTML`` (static).
     """
-    start = _validate(controls, initial)
-    labels = {name: (labels or {}).get(name, name) for name in controls}
-    chosen = explorer_mode() if mode is None else mode
-    if chosen not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, got {chosen!r}")
+    start, labels = _prepared(draw, alt, title, controls, labels, initial)
+    chosen = explorer_mode() if mode is None else check_choice("mode", mode, MODES)
+    dpi = check_int("dpi", dpi, 1, MAX_DPI)
     if chosen == "static":
         return static_explorer(draw, controls, title=title, alt=alt, labels=labels, initial=start, dpi=dpi,
                                max_bytes=max_bytes)
@@ -105,11 +147,16 @@ def explorer(draw: Callable[..., Figure], controls: Mapping[str, Sequence[Any]],
 
 
 def live_explorer(draw: Callable[..., Figure], controls: Mapping[str, Sequence[Any]], *, title: str,
-                  alt: Callable[..., str], labels: Mapping[str, str], initial: Mapping[str, Any],
-                  dpi: int = 80) -> Any:
-    """ipywidgets sliders over a picture; frames are drawn on demand and cached by their values."""
+                  alt: Callable[..., str], labels: Mapping[str, str] | None = None,
+                  initial: Mapping[str, Any] | None = None, dpi: int = 80) -> Any:
+    """ipywidgets sliders over a picture; frames are drawn on demand and cached by their values.
+
+    ``labels`` and ``initial`` may name only some controls: the others get their name and their first value.
+    """
     import ipywidgets as widgets
 
+    initial, labels = _prepared(draw, alt, title, controls, labels, initial)
+    dpi = check_int("dpi", dpi, 1, MAX_DPI)
     cache: dict[tuple, bytes] = {}
     sliders = {
         name: widgets.SelectionSlider(options=[(str(value), value) for value in values], value=initial[name],
@@ -125,7 +172,7 @@ def live_explorer(draw: Callable[..., Figure], controls: Mapping[str, Sequence[A
         values = {name: slider.value for name, slider in sliders.items()}
         key = tuple(values.values())
         if key not in cache:
-            cache[key] = figure_to_png(draw(**values), dpi=dpi)
+            cache[key] = figure_to_png(_drawn(draw, values), dpi=dpi)
         picture.value = cache[key]
         caption.value = f"<small>{html.escape(alt(**values))}</small>"
 
@@ -160,17 +207,30 @@ _SCRIPT = """
 
 
 def static_explorer(draw: Callable[..., Figure], controls: Mapping[str, Sequence[Any]], *, title: str,
-                    alt: Callable[..., str], labels: Mapping[str, str], initial: Mapping[str, Any],
-                    dpi: int = 80, max_bytes: int = MAX_STATIC_BYTES) -> Any:
-    """Every combination drawn now and packed into one self-contained HTML block (no kernel needed)."""
+                    alt: Callable[..., str], labels: Mapping[str, str] | None = None,
+                    initial: Mapping[str, Any] | None = None, dpi: int = 80,
+                    max_bytes: int = MAX_STATIC_BYTES) -> Any:
+    """Every combination drawn now and packed into one self-contained HTML block (no kernel needed).
+
+    ``labels`` and ``initial`` may name only some controls (see :func:`live_explorer`). At most 10,000
+    combinations (``MAX_FRAMES``), counted before any is drawn.
+    """
     from IPython.display import HTML
 
+    initial, labels = _prepared(draw, alt, title, controls, labels, initial)
+    dpi = check_int("dpi", dpi, 1, MAX_DPI)
+    max_bytes = check_int("max_bytes", max_bytes, 1)
     names = list(controls)
+    count = math.prod(len(controls[name]) for name in names)
+    if count > MAX_FRAMES:
+        raise ValueError(f"the static explorer {title!r} would draw {count} combinations "
+                         f"({' x '.join(str(len(controls[name])) for name in names)} values of {names}), more than "
+                         f"{MAX_FRAMES}; use fewer values")
     combinations = list(itertools.product(*(controls[name] for name in names)))
     frames, total = [], 0
     for combination in progress(combinations, desc=f"explorer frames: {title}"):
         values = dict(zip(names, combination))
-        encoded = base64.b64encode(figure_to_png(draw(**values), dpi=dpi)).decode("ascii")
+        encoded = base64.b64encode(figure_to_png(_drawn(draw, values), dpi=dpi)).decode("ascii")
         total += len(encoded)
         if total > max_bytes:
             raise ValueError(f"the static explorer {title!r} needs more than {max_bytes} bytes of frames "

@@ -19,6 +19,8 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
+from .validation import check_device, check_seed
+
 DEVICE_VARIABLE = "SIMPLE_ALGEBRA_DEVICE"
 PROFILE_VARIABLE = "SIMPLE_ALGEBRA_PROFILE"
 PROFILES = ("cpu", "gpu")
@@ -36,7 +38,7 @@ def device() -> torch.device:
             raise ValueError(f"{DEVICE_VARIABLE}={requested!r} is not a torch device string") from error
         if chosen.type == "cuda" and not torch.cuda.is_available():
             raise ValueError(f"{DEVICE_VARIABLE}={requested!r} asks for CUDA, but no CUDA device is available")
-        return chosen
+        return check_device(DEVICE_VARIABLE, chosen)
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
@@ -61,8 +63,7 @@ def seed_everything(seed: int) -> torch.Generator:
     Same seed, same numbers: chapters draw their randomness from the returned generator (or from
     :func:`generator`) rather than from global state wherever they can.
     """
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    seed = check_seed("seed", seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -70,10 +71,13 @@ def seed_everything(seed: int) -> torch.Generator:
 
 
 def generator(seed: int, on: torch.device | str | None = None) -> torch.Generator:
-    """A fresh ``torch.Generator`` for ``seed`` on device ``on`` (CPU by default)."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    made = torch.Generator(device=torch.device(on) if on is not None else "cpu")
+    """A fresh ``torch.Generator`` for ``seed`` on device ``on`` (CPU by default).
+
+    ``seed`` is an integer in ``[0, 2^63 - 1]`` (:func:`~simple_algebra.core.validation.check_seed`, the one rule for
+    every seed of the package); ``on`` must be a device that exists here.
+    """
+    seed = check_seed("seed", seed)
+    made = torch.Generator(device=check_device("on", on) if on is not None else "cpu")
     made.manual_seed(seed)
     return made
 
@@ -95,6 +99,10 @@ def progress(iterable: Any, **options: Any) -> Any:
     """Wrap a long loop in a ``tqdm.auto`` progress bar that is silent in tests and book builds."""
     from tqdm.auto import tqdm
 
+    try:
+        iter(iterable)
+    except TypeError as error:
+        raise ValueError(f"progress needs an iterable (a range, a list), got {type(iterable).__name__}") from error
     return tqdm(iterable, disable=quiet(), **options)
 
 

@@ -1,6 +1,7 @@
 """Part I, width: networks in the kernel regime and what width buys.
 
-- ``kernels``: empirical (torch.func) and analytic (arc-cosine) neural tangent kernels, kernel movement.
+- ``kernels``: empirical tangent kernels of any model (torch.func), kernel movement and spectra, recorded training.
+- ``relu_mlp``: the NTK-parametrised ReLU network, its factorised kernel and its arc-cosine infinite-width limit.
 - ``one_bit``: 1-bit vs full-precision two-layer networks trained with the straight-through estimator.
 - ``softmax_networks``: two-layer softmax / exp / ReLU networks in the NTK regime, and score learning.
 - ``fourier_circuits``: modular addition with k inputs, the max-margin Fourier construction, training.

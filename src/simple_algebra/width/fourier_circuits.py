@@ -27,11 +27,23 @@ from dataclasses import dataclass, field
 import torch
 
 from ..core.runtime import generator, one_thread, progress
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_gradient,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_steps,
+)
 
 MAX_PRIME = 10_007
 MAX_TUPLES = 1 << 26
 EVALUATION_CHUNK = 1 << 15
+MAX_CONSTRUCTION_WIDTH = 1 << 16
 
 
 def _check_prime(p: object) -> int:
@@ -53,12 +65,15 @@ def _check_parameters(u: torch.Tensor, w: torch.Tensor) -> tuple[int, int, int]:
     """Validate ``u (m, k, p)`` and ``w (m, p)``; return ``(m, k, p)``."""
     check_finite_tensor("u", u, ndim=3)
     check_finite_tensor("w", w, ndim=2)
+    check_same_kind(u=u, w=w)
     m, k, p = u.shape
     if w.shape != (m, p):
         raise ValueError(f"w must have shape (m, p) = ({m}, {p}) to match u of shape {tuple(u.shape)}, "
                          f"got {tuple(w.shape)}")
     if k < 2:
         raise ValueError(f"u must have k >= 2 input positions, got shape {tuple(u.shape)}")
+    if p < 3:
+        raise ValueError(f"u must have p >= 3 residues (the last axis), got shape {tuple(u.shape)}")
     return m, k, p
 
 
@@ -70,6 +85,7 @@ def modular_addition_data(p: int, k: int,
     Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
     p, k = _check_problem(p, k)
+    device = check_device("device", device) if device is not None else None
     residues = torch.arange(p, device=device)
     tuples = torch.cartesian_prod(*([residues] * k)).reshape(-1, k)
     return tuples, tuples.sum(dim=1) % p
@@ -82,12 +98,22 @@ def network_output(u: torch.Tensor, w: torch.Tensor, tuples: torch.Tensor) -> to
     Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
     m, k, p = _check_parameters(u, w)
+    _check_tuples(tuples, k, p)
+    return _output(u.permute(1, 2, 0), w, tuples)
+
+
+def _check_tuples(tuples: object, k: int, p: int) -> None:
+    """``tuples`` is a non-empty integer tensor ``(n, k)`` of residues in ``0..p-1``."""
+    if not isinstance(tuples, torch.Tensor):
+        raise ValueError(f"tuples must be an integer tensor of shape (n, {k}), got {type(tuples).__name__}")
     if tuples.ndim != 2 or tuples.shape[1] != k or tuples.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"tuples must be an integer tensor of shape (n, {k}), "
                          f"got {tuple(tuples.shape)} {tuples.dtype}")
-    if tuples.numel() and (int(tuples.min()) < 0 or int(tuples.max()) >= p):
-        raise ValueError(f"tuple entries must lie in 0..{p - 1}")
-    return _output(u.permute(1, 2, 0), w, tuples)
+    if tuples.shape[0] == 0:
+        raise ValueError(f"tuples must not be empty, got shape {tuple(tuples.shape)}")
+    if int(tuples.min()) < 0 or int(tuples.max()) >= p:
+        raise ValueError(f"tuple entries must lie in 0..{p - 1}, got entries from {int(tuples.min())} to "
+                         f"{int(tuples.max())}")
 
 
 def _output(embedding: torch.Tensor, w: torch.Tensor, tuples: torch.Tensor) -> torch.Tensor:
@@ -113,8 +139,15 @@ def parameter_norm(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
 
     Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
-    k = u.shape[1] if u.ndim == 3 else 0
-    return neuron_norms(u, w).pow(k + 1).sum().pow(1.0 / (k + 1))
+    _, k, _ = _check_parameters(u, w)
+    size = neuron_norms(u, w).pow(k + 1).sum().pow(1.0 / (k + 1))
+    if not bool(torch.isfinite(size)):
+        # The norm is 1-homogeneous: compute it for theta / s (s the largest entry), then multiply by s.
+        scale = torch.maximum(u.abs().max(), w.abs().max())
+        size = neuron_norms(u / scale, w / scale).pow(k + 1).sum().pow(1.0 / (k + 1)) * scale
+        if not bool(torch.isfinite(size)):
+            raise ValueError(f"the (2, k+1) norm of theta overflows {u.dtype} (largest |entry| {float(scale):.3g})")
+    return size
 
 
 def margins(u: torch.Tensor, w: torch.Tensor, tuples: torch.Tensor | None = None,
@@ -127,9 +160,13 @@ def margins(u: torch.Tensor, w: torch.Tensor, tuples: torch.Tensor | None = None
     m, k, p = _check_parameters(u, w)
     if tuples is None:
         tuples, labels = modular_addition_data(p, k, device=u.device)
-    if labels is None or labels.shape != tuples.shape[:1]:
-        raise ValueError("labels must be given with tuples, one per tuple")
-    network_output(u, w, tuples[:1])  # validates the tuples' shape and dtype
+    _check_tuples(tuples, k, p)
+    if not isinstance(labels, torch.Tensor) or labels.shape != tuples.shape[:1]:
+        got = tuple(labels.shape) if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"labels must be given with tuples, one per tuple: shape ({tuples.shape[0]},), got {got}")
+    if labels.dtype not in (torch.int64, torch.int32) or int(labels.min()) < 0 or int(labels.max()) >= p:
+        raise ValueError(f"labels must be integers in 0..{p - 1}, got {labels.dtype} from {labels.min().item()} "
+                         f"to {labels.max().item()}")
     embedding = u.permute(1, 2, 0).contiguous()
     pieces = []
     with torch.no_grad():
@@ -150,11 +187,19 @@ def normalised_margin(u: torch.Tensor, w: torch.Tensor) -> float:
 
     Shapes: ``u (m, k, p)``, ``w (m, p)``. Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
-    k = u.shape[1]
+    _, k, _ = _check_parameters(u, w)
     size = parameter_norm(u, w).pow(k + 1)
     if float(size) == 0.0:
-        raise ValueError("the normalised margin of the zero network is undefined")
-    return float(margins(u, w).min() / size)
+        raise ValueError("the normalised margin of the zero network is undefined, got u and w all zero")
+    margin = float(margins(u, w).min() / size)
+    if not math.isfinite(margin):
+        # Margin and size are both (k+1)-homogeneous: the ratio of theta / s is the same, and does not overflow.
+        scale = torch.maximum(u.abs().max(), w.abs().max())
+        u, w = u / scale, w / scale
+        margin = float(margins(u, w).min() / parameter_norm(u, w).pow(k + 1))
+        if not math.isfinite(margin):
+            raise ValueError(f"the normalised margin is not finite for entries of size {float(scale):.3g}")
+    return margin
 
 
 def max_margin(p: int, k: int) -> float:
@@ -189,6 +234,12 @@ def max_margin_construction(p: int, k: int, dtype: torch.dtype = torch.float64,
     Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
     p, k = _check_problem(p, k)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    width = construction_width(p, k)
+    if width > MAX_CONSTRUCTION_WIDTH:
+        raise ValueError(f"the construction builds 2^(2k-2) (p-1) = {width} neurons one by one for p = {p}, k = {k}, "
+                         f"more than {MAX_CONSTRUCTION_WIDTH}; lower p or k")
     residues = torch.arange(p, dtype=dtype, device=device)
     u_rows, w_rows = [], []
     for zeta in range(1, (p - 1) // 2 + 1):
@@ -215,6 +266,9 @@ def initial_parameters(p: int, k: int, width: int, seed: int = 0, dtype: torch.d
     """
     p, k = _check_problem(p, k)
     width = check_int("width", width, 1, 1 << 20)
+    seed, dtype = check_seed("seed", seed), check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"the (width, k, p) embeddings for width = {width}, k = {k}, p = {p}", (width, k, p), dtype)
     draw = generator(seed)
     scale = 1.0 / math.sqrt(k)
     u = torch.randn(width, k, p, generator=draw, dtype=dtype) * scale
@@ -265,7 +319,14 @@ def train(p: int, k: int, width: int, steps: int, lr: float = 0.02, penalty: flo
     """
     p, k = _check_problem(p, k)
     width = check_int("width", width, 1, 1 << 20)
-    steps = check_int("steps", steps, 0)
+    steps = check_steps("steps", steps, 0)
+    seed = check_int("seed", seed, 0, 2**63 - 3)  # the split and the batches use seed + 1 and seed + 2
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    for index, beta in enumerate(betas):
+        check_real(f"betas[{index}]", beta, 0.0, 1.0, high_inclusive=False)
     record_every = check_int("record_every", record_every, 1)
     warmup = check_int("warmup", warmup, 0)
     lr = check_real("lr", lr, 0.0, low_inclusive=False)
@@ -283,6 +344,11 @@ def train(p: int, k: int, width: int, steps: int, lr: float = 0.02, penalty: flo
     if train_fraction == 1.0:
         train_index = torch.arange(tuples.shape[0], device=tuples.device)
     train_tuples, train_labels = tuples[train_index], labels[train_index]
+    batch = n_train if batch_size is None else min(batch_size, n_train)
+    check_allocation(f"the (batch, width) hidden layer for {batch} tuples and width = {width}", (batch, width), dtype,
+                     device)
+    check_allocation(f"the (chunk, width) hidden layer of the margins for width = {width}",
+                     (min(EVALUATION_CHUNK, tuples.shape[0]), width), dtype, device)
 
     u0, w0 = initial_parameters(p, k, width, seed=seed, dtype=dtype, device=device)
     # Training works on u laid out as (k, p, m), so that looking up row a_j of position j is contiguous.
@@ -325,6 +391,8 @@ def train(p: int, k: int, width: int, steps: int, lr: float = 0.02, penalty: flo
             optimiser.zero_grad(set_to_none=True)
             loss = objective()
             loss.backward()
+            check_gradient(f"the gradient of u at step {step}", embedding.grad)
+            check_gradient(f"the gradient of w at step {step}", w.grad)
             optimiser.step()
             if step % record_every == 0 or step == steps:
                 record(step, float(loss.detach()))

@@ -17,6 +17,9 @@ from .fourier_circuits import _check_parameters, max_margin, neuron_norms, norma
 def _spectra(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     """Full two-sided DFT of every vector of every neuron: ``(m, k+1, p)`` complex."""
     _check_parameters(u, w)
+    if u.shape[-1] % 2 == 0:
+        # Folding zeta with p - zeta (neuron_power_spectra) pairs every frequency only for an odd p.
+        raise ValueError(f"u and w must have an odd number p of residues, got shape {tuple(u.shape)}")
     return torch.fft.fft(torch.cat([u, w[:, None, :]], dim=1), dim=-1)
 
 
@@ -57,8 +60,9 @@ def frequency_coverage(u: torch.Tensor, w: torch.Tensor) -> float:
 
     Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
+    dominant = dominant_frequencies(u, w)
     p = u.shape[-1]
-    used = set(dominant_frequencies(u, w).tolist()) - {0}
+    used = set(dominant.tolist()) - {0}
     return len(used) / ((p - 1) // 2)
 
 
@@ -95,8 +99,8 @@ def phase_alignment(u: torch.Tensor, w: torch.Tensor) -> float:
     so neurons the norm penalty has switched off do not count. Neurons whose dominant frequency is 0 are left out.
     Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
-    k = u.shape[1]
     phases = neuron_phases(u, w)
+    k = u.shape[1]
     relation = torch.cos(phases[:, :k].sum(dim=1) - phases[:, k])
     weight = neuron_norms(u, w).pow(k + 1) * (dominant_frequencies(u, w) > 0)
     if float(weight.sum()) == 0.0:

@@ -1,13 +1,12 @@
-"""Neural tangent kernels: empirical (any model, via ``torch.func``) and analytic (deep ReLU networks).
+"""Neural tangent kernels of any model (via ``torch.func``), their movement and spectrum, and training that records them.
 
 Part I of the book ("Width") looks at every network through its kernel. This module is the one toolkit its
 chapters share:
 
 - :func:`empirical_ntk` (fast: ``vmap`` of ``jacrev``, one contraction) next to
   :func:`empirical_ntk_reference` (plain per-sample autograd loop), tested against each other;
-- :func:`relu_kernels`, the infinite-width NNGP and NTK of a deep ReLU network (the arc-cosine recursion);
-- :class:`NTKMLP` / :func:`ntk_mlp`, a fully connected network in the NTK parametrisation whose kernel
-  converges to :func:`relu_kernels` as the width grows;
+- the deep ReLU network in the NTK parametrisation and its analytic limit kernel are in
+  :mod:`simple_algebra.width.relu_mlp`;
 - :func:`kernel_movement`, :func:`eigenvalues`, :func:`smallest_eigenvalue` and :func:`train_recording_kernel`.
 
 Chapter: "The Neural Tangent Kernel" (Jacot, Gabriel, Hongler, NeurIPS 2018, arXiv 1806.07572), reused by
@@ -16,7 +15,6 @@ Chapter: "The Neural Tangent Kernel" (Jacot, Gabriel, Hongler, NeurIPS 2018, arX
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -25,23 +23,52 @@ from torch import nn
 from torch.func import functional_call, jacrev, vmap
 
 from ..core.metrics import relative_error
-from ..core.runtime import generator, progress
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.runtime import progress
+from ..core.validation import (
+    check_allocation,
+    check_finite_tensor,
+    check_gradient,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_steps,
+)
 
 Model = nn.Module | Callable[[Mapping[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
 
 def _trainable(model: Model, params: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
     if params is not None:
-        if not params:
-            raise ValueError("params must name at least one tensor")
-        return {name: value.detach() for name, value in params.items()}
-    if not isinstance(model, nn.Module):
-        raise ValueError("a functional model f(params, x) needs its params passed explicitly")
-    found = {name: value.detach() for name, value in model.named_parameters() if value.requires_grad}
-    if not found:
-        raise ValueError("the model has no trainable parameters, so its tangent kernel is zero")
-    return found
+        if not isinstance(params, Mapping) or not params:
+            raise ValueError(f"params must name at least one tensor, got {params!r}"[:200])
+        if isinstance(model, nn.Module):
+            known = {name for name, _ in model.named_parameters()} | {name for name, _ in model.named_buffers()}
+            unknown = sorted(set(params) - known)
+            if unknown:
+                raise ValueError(f"params names {unknown} are not parameters of the model; it has {sorted(known)}")
+        found = {name: value for name, value in params.items()}
+    elif not isinstance(model, nn.Module):
+        raise ValueError(f"a functional model f(params, x) needs its params passed explicitly, got params=None "
+                         f"for a {type(model).__name__}")
+    else:
+        found = {name: value for name, value in model.named_parameters() if value.requires_grad}
+        if not found:
+            raise ValueError("the model has no trainable parameters, so its tangent kernel is zero")
+    if not callable(model):
+        raise ValueError(f"model must be an nn.Module or a function f(params, x), got {type(model).__name__}")
+    for name, value in found.items():
+        check_finite_tensor(f"parameter {name!r}", value)
+    return {name: value.detach() for name, value in found.items()}
+
+
+def _check_jacobians(x1: torch.Tensor, x2: torch.Tensor, weights: Mapping[str, torch.Tensor]) -> None:
+    """One dtype for inputs and weights, and per-sample Jacobians (n, P) that fit in memory."""
+    first_name, first = next(iter(weights.items()))
+    check_same_kind(x1=x1, x2=x2, **{f"parameter {first_name!r}": first})
+    count = sum(value.numel() for value in weights.values())
+    for name, inputs in (("x1", x1), ("x2", x2)):
+        check_allocation(f"the per-sample Jacobians of {name} ({inputs.shape[0]} inputs x {count} parameters)",
+                         (inputs.shape[0], count), x1.dtype, x1.device)
 
 
 def _per_sample(model: Model) -> Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]:
@@ -81,6 +108,7 @@ def empirical_ntk(model: Model, x1: torch.Tensor, x2: torch.Tensor | None = None
     """
     x2 = _check_inputs(x1, x2)
     weights = _trainable(model, params)
+    _check_jacobians(x1, x2, weights)
     jacobian = vmap(jacrev(_per_sample(model)), in_dims=(None, 0))
     first = jacobian(weights, x1)
     second = first if x2 is x1 else jacobian(weights, x2)
@@ -101,6 +129,7 @@ def empirical_ntk_reference(model: Model, x1: torch.Tensor, x2: torch.Tensor | N
     """
     x2 = _check_inputs(x1, x2)
     weights = {name: value.clone().requires_grad_(True) for name, value in _trainable(model, params).items()}
+    _check_jacobians(x1, x2, weights)
     call = _per_sample(model)
 
     def jacobian_rows(inputs: torch.Tensor) -> torch.Tensor:
@@ -120,125 +149,24 @@ def empirical_ntk_reference(model: Model, x1: torch.Tensor, x2: torch.Tensor | N
     return _shape_kernel(torch.einsum("nap,mbp->nmab", first, second))
 
 
-def relu_kernels(x1: torch.Tensor, x2: torch.Tensor | None = None, depth: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
-    """Infinite-width NNGP and NTK of a ReLU network with ``depth`` hidden layers, NTK parametrisation.
-
-    The network is :class:`NTKMLP` (no biases, activation ``sqrt(2) relu``). With ``Sigma^1 = <x, x'> / d`` and
-    ``Theta^1 = Sigma^1``, for each hidden layer, with ``t`` the angle given by ``Sigma^l``:
-
-        Sigma^{l+1} = sqrt(Sigma^l(x,x) Sigma^l(x',x')) (sin t + (pi - t) cos t) / pi
-        Theta^{l+1} = Theta^l (pi - t) / pi + Sigma^{l+1}
-
-    Returns ``(nngp, ntk)``, each (n1, n2), for inputs ``x1`` (n1, d) and ``x2`` (n2, d).
-    Chapter: The Neural Tangent Kernel (arXiv 1806.07572).
-    """
-    depth = check_int("depth", depth, 1, 64)
-    x2 = _check_inputs(x1, x2)
-    if x1.ndim != 2:
-        raise ValueError(f"x1 must have shape (n, d), got {tuple(x1.shape)}")
-    if (x1.norm(dim=1) == 0).any() or (x2.norm(dim=1) == 0).any():
-        raise ValueError("the arc-cosine kernel needs nonzero inputs (the angle to a zero vector is undefined)")
-    d = x1.shape[1]
-    cross = x1 @ x2.T / d
-    diag1, diag2 = (x1 * x1).sum(1) / d, (x2 * x2).sum(1) / d
-    ntk = cross
-    for _ in range(depth):
-        scale = torch.sqrt(diag1[:, None] * diag2[None, :])
-        angle = torch.arccos((cross / scale).clamp(-1.0, 1.0))
-        cross = scale * (torch.sin(angle) + (math.pi - angle) * torch.cos(angle)) / math.pi
-        ntk = ntk * (math.pi - angle) / math.pi + cross
-        # The sqrt(2) in the activation keeps the diagonal fixed: Sigma^{l+1}(x, x) = Sigma^l(x, x).
-    return cross, ntk
-
-
-class NTKMLP(nn.Module):
-    """A bias-free fully connected ReLU network in the NTK parametrisation.
-
-    ``h^1 = W^0 x / sqrt(d)``, ``h^{l+1} = W^l phi(h^l) / sqrt(width)``, ``f = W^L phi(h^L) / sqrt(width)``,
-    all weights standard normal, ``phi = sqrt(2) relu``. Its empirical NTK tends to :func:`relu_kernels` as the
-    width grows (Jacot et al., Theorem 1). Input (n, d) -> output (n, outputs), or (n,) when ``outputs == 1``.
-    """
-
-    def __init__(self, input_dim: int, width: int, depth: int, outputs: int = 1, seed: int = 0,
-                 dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> None:
-        super().__init__()
-        input_dim = check_int("input_dim", input_dim, 1)
-        width = check_int("width", width, 1, 1 << 20)
-        depth = check_int("depth", depth, 1, 64)
-        self.outputs = check_int("outputs", outputs, 1)
-        sizes = [input_dim] + [width] * depth + [self.outputs]
-        draw = generator(seed)
-        self.weights = nn.ParameterList(
-            nn.Parameter(torch.randn(fan_out, fan_in, generator=draw, dtype=dtype).to(device))
-            for fan_in, fan_out in zip(sizes[:-1], sizes[1:]))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._run(x)[0]
-
-    def _run(self, x: torch.Tensor, shifts: tuple[torch.Tensor, ...] | None = None
-             ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Output and the input of every layer; ``shifts`` are added to the pre-activations (for their gradients)."""
-        hidden, layer_inputs = x, []
-        for index, weight in enumerate(self.weights):
-            if index > 0:
-                hidden = math.sqrt(2.0) * torch.relu(hidden)
-            layer_inputs.append(hidden)
-            hidden = hidden @ weight.T / math.sqrt(weight.shape[1])
-            if shifts is not None:
-                hidden = hidden + shifts[index]
-        return (hidden[..., 0] if self.outputs == 1 else hidden), layer_inputs
-
-    def tangent_kernel(self, x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
-        """The exact empirical NTK of this network, fast: it factorises layer by layer.
-
-        The gradient of ``f`` with respect to ``W^l`` is the outer product ``delta_l a_l^T / sqrt(fan_in)`` of the
-        gradient ``delta_l`` with respect to the layer's pre-activation and the layer's input ``a_l``, so
-
-            Theta(x, x') = sum_l <delta_l(x), delta_l(x')> <a_l(x), a_l(x')> / fan_in_l,
-
-        which costs ``O(n^2 width)`` per layer instead of ``O(n^2 width^2)`` for contracting full Jacobians.
-        The ``delta_l`` come from ``torch.func.jacrev`` with respect to zero shifts of the pre-activations,
-        ``vmap``-ed over inputs. Same shapes as :func:`empirical_ntk`, which it equals to rounding.
-        """
-        x2 = _check_inputs(x1, x2)
-        with torch.no_grad():  # torch.func still differentiates inside; the result carries no autograd graph
-            return self._factorised_kernel(x1, x2)
-
-    def _factorised_kernel(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
-        zeros = tuple(torch.zeros(w.shape[0], dtype=w.dtype, device=w.device) for w in self.weights)
-
-        def output(shifts: tuple[torch.Tensor, ...], x: torch.Tensor) -> torch.Tensor:
-            return self._run(x.unsqueeze(0), shifts)[0].reshape(-1)
-
-        gradients = vmap(jacrev(output), in_dims=(None, 0))
-
-        def pieces(inputs: torch.Tensor) -> tuple[tuple[torch.Tensor, ...], list[torch.Tensor]]:
-            return gradients(zeros, inputs), self._run(inputs)[1]
-
-        deltas1, inputs1 = pieces(x1)
-        deltas2, inputs2 = (deltas1, inputs1) if x2 is x1 else pieces(x2)
-        kernel = None
-        for delta1, delta2, a1, a2 in zip(deltas1, deltas2, inputs1, inputs2):
-            term = torch.einsum("nao,mbo->nmab", delta1, delta2) * (a1 @ a2.T / a1.shape[1])[:, :, None, None]
-            kernel = term if kernel is None else kernel + term
-        return _shape_kernel(kernel)
-
-
-def ntk_mlp(input_dim: int, width: int, depth: int, outputs: int = 1, seed: int = 0,
-            dtype: torch.dtype = torch.float64, device: torch.device | str | None = None) -> NTKMLP:
-    """An :class:`NTKMLP` with ``depth`` hidden layers of ``width`` units, initialised from ``seed``."""
-    return NTKMLP(input_dim, width, depth, outputs=outputs, seed=seed, dtype=dtype, device=device)
-
-
 def kernel_movement(initial: torch.Tensor, final: torch.Tensor) -> float:
     """Relative kernel movement ``||K_T - K_0||_F / ||K_0||_F`` (0 means the kernel did not move)."""
+    check_finite_tensor("initial", initial)
+    check_finite_tensor("final", final)
+    check_same_kind(initial=initial, final=final)
+    if final.shape != initial.shape:
+        raise ValueError(f"initial and final must have the same shape, got {tuple(initial.shape)} and "
+                         f"{tuple(final.shape)}")
     return relative_error(final, initial)
 
 
 def as_matrix(kernel: torch.Tensor) -> torch.Tensor:
     """A kernel as one square matrix: (n, n) stays, (n, n, k, k) becomes the (n k, n k) block matrix."""
+    check_finite_tensor("kernel", kernel)
     if kernel.ndim == 4:
-        n, m, k, _ = kernel.shape
+        n, m, k, k2 = kernel.shape
+        if k != k2:
+            raise ValueError(f"a block kernel has shape (n, m, k, k), got {tuple(kernel.shape)}")
         return kernel.permute(0, 2, 1, 3).reshape(n * k, m * k)
     if kernel.ndim != 2:
         raise ValueError(f"a kernel has shape (n, n) or (n, n, k, k), got {tuple(kernel.shape)}")
@@ -283,16 +211,27 @@ def train_recording_kernel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s
     (default: only at the end) and after the last step. ``model`` is trained in place. Raises ``ValueError`` when
     the loss stops being finite (learning rate too large). Shapes: ``x`` (n, d), ``y`` (n,) or (n, k).
     ``kernel(model, inputs)`` computes the NTK: default the model's own ``tangent_kernel`` when it has one
-    (:class:`NTKMLP`), else :func:`empirical_ntk`.
+    (:class:`simple_algebra.width.relu_mlp.NTKMLP`), else :func:`empirical_ntk`.
     """
-    steps = check_int("steps", steps, 0)
+    steps = check_steps("steps", steps, 0)
     lr = check_real("lr", lr, 0.0, low_inclusive=False)
     check_finite_tensor("x", x)
     check_finite_tensor("y", y)
+    check_same_kind(x=x, y=y)
     if y.shape[0] != x.shape[0]:
         raise ValueError(f"x and y must have as many rows, got {x.shape[0]} and {y.shape[0]}")
-    probe = x if probe is None else probe
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be an nn.Module, got {type(model).__name__}")
+    for name, value in model.named_parameters():
+        check_finite_tensor(f"parameter {name!r}", value)
+    probe = x if probe is None else _check_inputs(x, probe)
     every = steps if record_every is None else check_int("record_every", record_every, 1)
+    if kernel is not None and not callable(kernel):
+        raise ValueError(f"kernel must be a function kernel(model, inputs), got {type(kernel).__name__}")
+    with torch.no_grad():
+        shape = tuple(model(x).shape)
+    if tuple(y.shape) != shape:
+        raise ValueError(f"y must have the shape of the model's output on x, {shape}, got {tuple(y.shape)}")
     record = KernelTraining()
     if kernel is None:
         kernel = (lambda net, inputs: net.tangent_kernel(inputs)) if hasattr(model, "tangent_kernel") else empirical_ntk
@@ -302,12 +241,15 @@ def train_recording_kernel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s
         record.kernels.append(kernel(model, probe).detach())
 
     remember(0)
-    parameters = [value for value in model.parameters() if value.requires_grad]
+    named = [(name, value) for name, value in model.named_parameters() if value.requires_grad]
+    parameters = [value for _, value in named]
     for step in progress(range(1, steps + 1), desc="gradient descent", leave=False):
         loss = 0.5 * ((model(x) - y) ** 2).sum() / x.shape[0]
         if not torch.isfinite(loss):
             raise ValueError(f"the loss became {loss.item()} at step {step}: lower the learning rate (lr={lr})")
         grads = torch.autograd.grad(loss, parameters)
+        for (name, _), grad in zip(named, grads):
+            check_gradient(f"the gradient of {name!r} at step {step}", grad)
         with torch.no_grad():
             for value, grad in zip(parameters, grads):
                 value.add_(grad, alpha=-lr)

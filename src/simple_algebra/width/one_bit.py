@@ -19,7 +19,18 @@ from dataclasses import dataclass
 import torch
 
 from ..core.runtime import generator, one_thread, progress
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_choice,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_steps,
+)
 
 SCHEMES = ("full", "sign", "bitnet")
 ACTIVATIONS = ("relu", "linear")
@@ -33,6 +44,7 @@ def quantize(W: torch.Tensor, scheme: str) -> torch.Tensor:
     Yang; arXiv 2411.01663).
     """
     W = check_finite_tensor("W", W, ndim=2)
+    scheme = check_choice("scheme", scheme, SCHEMES)
     if scheme == "full":
         return W
     if scheme == "sign":
@@ -60,15 +72,20 @@ def forward(X: torch.Tensor, W: torch.Tensor, a: torch.Tensor, scheme: str = "si
     arXiv 2411.01663).
     """
     _check_shapes(X, W, a)
+    activation = check_choice("activation", activation, ACTIVATIONS)
     hidden, _ = _activate(X @ quantize(W, scheme), activation)
     return hidden @ a / math.sqrt(W.shape[1])
 
 
 def _check_shapes(X: torch.Tensor, W: torch.Tensor, a: torch.Tensor, y: torch.Tensor | None = None) -> None:
     X, a = check_finite_tensor("X", X, ndim=2), check_finite_tensor("a", a, ndim=1)
+    check_finite_tensor("W", W, ndim=2)
+    if y is not None:
+        check_finite_tensor("y", y)
     if X.shape[1] != W.shape[0] or a.shape[0] != W.shape[1] or (y is not None and y.shape != (X.shape[0],)):
-        raise ValueError(f"expected X (n, d), W (d, m), a (m,), y (n,); got X {tuple(X.shape)}, W {tuple(W.shape)}, "
+        raise ValueError(f"expected X (n, d), W (d, m), a (m,), y (n,); got shapes X {tuple(X.shape)}, W {tuple(W.shape)}, "
                          f"a {tuple(a.shape)}" + (f", y {tuple(y.shape)}" if y is not None else ""))
+    check_same_kind(X=X, W=W, a=a, y=y)
 
 
 def loss_and_gradient(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, a: torch.Tensor, scheme: str = "sign",
@@ -81,6 +98,7 @@ def loss_and_gradient(X: torch.Tensor, y: torch.Tensor, W: torch.Tensor, a: torc
     Yang; arXiv 2411.01663).
     """
     _check_shapes(X, W, a, y)
+    activation = check_choice("activation", activation, ACTIVATIONS)
     n, m = X.shape[0], W.shape[1]
     Z = X @ quantize(W, scheme)
     hidden, slope = _activate(Z, activation)
@@ -108,6 +126,8 @@ def regression_data(n: int = 64, d: int = 16, n_test: int = 256, seed: int = 0, 
     1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
     """
     n, d, n_test = check_int("n", n, 1), check_int("d", d, 1), check_int("n_test", n_test, 1)
+    seed, dtype, device = check_seed("seed", seed), check_float_dtype("dtype", dtype), check_device("device", device)
+    check_allocation(f"the (n + n_test, d) inputs for n = {n}, n_test = {n_test}, d = {d}", (n + n_test, d))
     draw = generator(seed)
     X = torch.randn(n + n_test, d, generator=draw, dtype=torch.float64)
     X /= X.norm(dim=1, keepdim=True)
@@ -127,6 +147,8 @@ def initial_weights(d: int, width: int, seed: int = 0, paired: bool = True, dtyp
     Scaling 1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
     """
     d, width = check_int("d", d, 1), check_int("width", width, 2, 1 << 20)
+    seed, dtype, device = check_seed("seed", seed), check_float_dtype("dtype", dtype), check_device("device", device)
+    check_allocation(f"the (d, width) latent weights for d = {d}, width = {width}", (d, width))
     draw = generator(seed)
     W = torch.randn(d, width, generator=draw, dtype=torch.float64)
     a = torch.randint(0, 2, (width,), generator=draw).to(torch.float64) * 2 - 1
@@ -161,10 +183,11 @@ def train(data: RegressionData, width: int, scheme: str = "sign", activation: st
     step size is too large). Chapter: Scaling 1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
     """
     lr = check_real("lr", lr, low=0.0, low_inclusive=False)
-    steps = check_int("steps", steps, 0)
+    steps = check_steps("steps", steps, 0)
     if scheme not in SCHEMES or activation not in ACTIVATIONS:
         raise ValueError(f"scheme must be one of {SCHEMES} and activation one of {ACTIVATIONS}, "
                          f"got {scheme!r} and {activation!r}")
+    _check_data(data)
     X, y = data.X_train, data.y_train
     W, a = initial_weights(X.shape[1], width, seed, paired=paired, dtype=X.dtype, device=X.device)
     start_signs = quantize(W, scheme) > 0
@@ -180,9 +203,26 @@ def train(data: RegressionData, width: int, scheme: str = "sign", activation: st
             # otherwise flip back and forth (chatter) and keep the 1-bit loss from settling.
             W = W - lr * (1 - step / steps) * gradient
     test_outputs = forward(data.X_test, W, a, scheme, activation)
+    test_mse = (test_outputs - data.y_test).square().mean().item()
+    if not math.isfinite(test_mse):
+        raise ValueError(f"the test MSE became {test_mse} (width {width}, {scheme}); lower the learning rate lr={lr}")
     flips = (quantize(W, scheme) > 0) != start_signs
-    return TrainResult(losses, losses[-1], (test_outputs - data.y_test).square().mean().item(),
-                       flips.double().mean().item(), test_outputs)
+    return TrainResult(losses, losses[-1], test_mse, flips.double().mean().item(), test_outputs)
+
+
+def _check_data(data: RegressionData) -> None:
+    """Four finite tensors of one dtype: ``X_train (n, d)``, ``y_train (n,)``, ``X_test (n_test, d)``, ``y_test``."""
+    if not isinstance(data, RegressionData):
+        raise ValueError(f"data must be a RegressionData (from regression_data), got {type(data).__name__}")
+    X_train, y_train = check_finite_tensor("data.X_train", data.X_train, ndim=2), data.y_train
+    X_test, y_test = check_finite_tensor("data.X_test", data.X_test, ndim=2), data.y_test
+    check_finite_tensor("data.y_train", y_train, ndim=1)
+    check_finite_tensor("data.y_test", y_test, ndim=1)
+    check_same_kind(**{"data.X_train": X_train, "data.y_train": y_train, "data.X_test": X_test,
+                       "data.y_test": y_test})
+    if y_train.shape[0] != X_train.shape[0] or y_test.shape[0] != X_test.shape[0] or X_test.shape[1] != X_train.shape[1]:
+        raise ValueError(f"data must hold X_train (n, d), y_train (n,), X_test (n_test, d), y_test (n_test,), got "
+                         f"{tuple(X_train.shape)}, {tuple(y_train.shape)}, {tuple(X_test.shape)}, {tuple(y_test.shape)}")
 
 
 @dataclass(frozen=True)
@@ -203,7 +243,7 @@ def compare(data: RegressionData, width: int, scheme: str = "sign", activation: 
     Scaling 1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
     """
     if scheme == "full":
-        raise ValueError("scheme must be a 1-bit scheme ('sign' or 'bitnet') to compare with full precision")
+        raise ValueError(f"scheme must be a 1-bit scheme ('sign' or 'bitnet') to compare with full precision, got {scheme!r}")
     full = train(data, width, "full", activation, lr, steps, seed, paired)
     one_bit = train(data, width, scheme, activation, lr, steps, seed, paired)
     difference = (one_bit.test_outputs - full.test_outputs).square().mean().item()
@@ -219,8 +259,17 @@ def width_sweep(data: RegressionData, widths: Sequence[int], seeds: Sequence[int
     ``generalization_difference`` and ``flip_fraction`` (of the 1-bit run). Chapter: Scaling 1-bit networks
     (Daliri, Song, Yang; arXiv 2411.01663).
     """
+    try:
+        widths, seeds = list(widths), list(seeds)
+    except TypeError as error:
+        raise ValueError(f"widths and seeds must be sequences of integers, got {widths!r} and {seeds!r}") from error
     if len(widths) == 0 or len(seeds) == 0:
-        raise ValueError("widths and seeds must not be empty")
+        raise ValueError(f"widths and seeds must not be empty, got {widths} and {seeds}")
+    for width in widths:
+        check_int("widths", width, 2, 1 << 20)
+    for seed in seeds:
+        check_seed("seeds", seed)
+    steps = check_steps("steps", steps, 0)
     with one_thread():  # many small matrix products: threads only add waiting
         runs = {(width, seed): compare(data, width, scheme, activation, lr, steps, seed, paired)
                 for width in progress(widths, desc="widths") for seed in seeds}

@@ -28,7 +28,20 @@ from torch import nn
 
 from ..core.metrics import relative_error
 from ..core.runtime import generator, one_thread, progress
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    MAX_SEED,
+    check_allocation,
+    check_choice,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_shape,
+    check_steps,
+)
 from .kernels import eigenvalues, empirical_ntk, train_recording_kernel
 
 ACTIVATIONS = ("softmax", "exp", "relu")
@@ -56,6 +69,10 @@ def hidden_activation(preactivation: torch.Tensor, activation: str) -> torch.Ten
     overflows the dtype instead of returning ``inf`` / NaN. Shapes: ``(..., m) -> (..., m)``.
     """
     activation = _check_activation(activation)
+    if not isinstance(preactivation, torch.Tensor) or not preactivation.is_floating_point():
+        got = f"dtype {preactivation.dtype}" if isinstance(preactivation, torch.Tensor) else type(preactivation).__name__
+        raise ValueError(f"preactivation must be a real floating-point tensor, got {got}")
+    check_finite_tensor("preactivation", preactivation)
     if activation == "softmax":
         return torch.softmax(preactivation, dim=-1)
     if activation == "relu":
@@ -88,6 +105,10 @@ class TwoLayerNetwork(nn.Module):
         self.width = check_int("width", width, 1, MAX_WIDTH)
         self.activation = _check_activation(activation)
         init_scale = check_real("init_scale", init_scale, 0.0, low_inclusive=False)
+        seed, dtype = check_seed("seed", seed), check_float_dtype("dtype", dtype)
+        device = check_device("device", device) if device is not None else None
+        check_allocation(f"the (input_dim, width) weight for input_dim = {self.input_dim}, width = {self.width}",
+                         (self.input_dim, self.width), dtype)
         self.kappa = output_scale(activation, width)
         draw = generator(seed)
         weight = init_scale * torch.randn(self.input_dim, self.width, generator=draw, dtype=dtype)
@@ -96,8 +117,14 @@ class TwoLayerNetwork(nn.Module):
         self.register_buffer("signs", signs.to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
+            got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise ValueError(f"x must be a real floating-point tensor, got {got}")
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"x must have shape (n, {self.input_dim}), got {tuple(x.shape)}")
+        check_same_kind(x=x, weight=self.weight)
+        check_finite_tensor("x", x)
+        check_finite_tensor("weight", self.weight)
         return self.kappa * hidden_activation(x @ self.weight, self.activation) @ self.signs
 
 
@@ -114,6 +141,9 @@ def softmax_network_gradient(weight: torch.Tensor, signs: torch.Tensor, x: torch
     if signs.shape[0] != m or x.shape[1] != d:
         raise ValueError(f"shapes must be weight (d, m), signs (m,), x (n, d); got {tuple(weight.shape)}, "
                          f"{tuple(signs.shape)}, {tuple(x.shape)}")
+    check_same_kind(weight=weight, signs=signs, x=x)
+    check_allocation(f"the (n, d, m) gradients for n = {x.shape[0]}, d = {d}, m = {m}", (x.shape[0], d, m),
+                     x.dtype, x.device)
     probabilities = torch.softmax(x @ weight, dim=1)  # (n, m)
     centred = signs[None, :] - (probabilities @ signs)[:, None]
     return math.sqrt(m) * x[:, :, None] * (probabilities * centred)[:, None, :]
@@ -131,6 +161,9 @@ def sphere_regression(n: int, input_dim: int, seed: int = 0, frequency: float = 
     n = check_int("n", n, 1)
     input_dim = check_int("input_dim", input_dim, 1)
     frequency = check_real("frequency", frequency, 0.0)
+    seed, dtype = check_seed("seed", seed), check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"the (n, input_dim) inputs for n = {n}, input_dim = {input_dim}", (n, input_dim), dtype)
     draw = generator(seed)
     x = torch.randn(n, input_dim, generator=draw, dtype=dtype)
     x = x / x.norm(dim=1, keepdim=True)
@@ -146,9 +179,10 @@ def gradient_descent_step_size(kernel: torch.Tensor, n: int, factor: float = 1.0
     kernel direction to zero in one step and ``factor < 2`` is the stability limit of the linearised dynamics.
     """
     factor = check_real("factor", factor, 0.0, low_inclusive=False)
+    n = check_int("n", n, 1)
     largest = float(eigenvalues(kernel)[-1])
     if largest <= 0:
-        raise ValueError("the kernel has no positive eigenvalue")
+        raise ValueError(f"the kernel has no positive eigenvalue, got largest eigenvalue {largest:.3g}")
     return factor * n / largest
 
 
@@ -177,6 +211,9 @@ def train_network(activation: str, width: int, x: torch.Tensor, y: torch.Tensor,
     eigenvalues (descending) of ``H_0`` and ``H_T``.
     """
     check_finite_tensor("x", x, ndim=2)
+    check_shape("y", y, (x.shape[0],))
+    check_same_kind(x=x, y=y)
+    steps = check_steps("steps", steps, 0)
     network = TwoLayerNetwork(x.shape[1], width, activation, seed=seed, init_scale=init_scale,
                               dtype=x.dtype, device=x.device)
     initial = empirical_ntk(network, x)
@@ -197,9 +234,26 @@ def width_sweep(widths: Sequence[int], activations: Sequence[str] = ACTIVATIONS,
     The data depend on the seed only, so all activations and widths of one seed fit the same task.
     Chapter: The frontiers of softmax (arXiv 2405.03251).
     """
-    steps = check_int("steps", steps, 1)
+    steps = check_steps("steps", steps, 1)
+    n, input_dim = check_int("n", n, 1), check_int("input_dim", input_dim, 1)
+    lists = {}
+    for name, values in (("widths", widths), ("activations", activations), ("seeds", seeds)):
+        if isinstance(values, str):
+            raise ValueError(f"{name} must be a sequence, got the string {values!r} (write [{values!r}])")
+        try:
+            lists[name] = list(values)
+        except TypeError as error:
+            raise ValueError(f"{name} must be a sequence, got {values!r}") from error
+        if not lists[name]:
+            raise ValueError(f"{name} must not be empty, got {values!r}")
+    widths, activations, seeds = lists["widths"], lists["activations"], lists["seeds"]
     for activation in activations:
         _check_activation(activation)
+    for width in widths:
+        check_int("widths", width, 1, MAX_WIDTH)
+    for seed in seeds:
+        # The network's stream is seed + NETWORK_SEED_OFFSET, which must stay a valid seed too.
+        check_int("seeds", seed, 0, MAX_SEED - NETWORK_SEED_OFFSET)
     runs = []
     jobs = [(seed, activation, width) for seed in seeds for activation in activations for width in widths]
     with one_thread():
@@ -223,15 +277,22 @@ def summarise(runs: Sequence[WidthRun], quantity: str,
     ``"max"`` (the worst seed).
     """
     if quantity not in ("movement", "lambda_min", "lambda_max", "final_loss", "lr"):
-        raise ValueError(f"unknown quantity {quantity!r}")
+        raise ValueError(f"unknown quantity {quantity!r}; expected one of ('movement', 'lambda_min', 'lambda_max', "
+                         "'final_loss', 'lr')")
     reducers = {"geometric_mean": statistics.geometric_mean, "median": statistics.median,
                 "mean": statistics.fmean, "max": max}
-    if statistic not in reducers:
-        raise ValueError(f"statistic must be one of {tuple(reducers)}, got {statistic!r}")
+    statistic = check_choice("statistic", statistic, tuple(reducers))
+    runs = list(runs)
+    if not runs or not all(isinstance(run, WidthRun) for run in runs):
+        raise ValueError(f"runs must be a non-empty list of WidthRun (from width_sweep), got {runs!r}"[:200])
     table: dict[str, dict[int, list[float]]] = {}
     for run in runs:
         value = run.losses[-1] if quantity == "final_loss" else getattr(run, quantity)
-        table.setdefault(run.activation, {}).setdefault(run.width, []).append(float(value))
+        value = check_real(f"{quantity} of the {run.activation} run of width {run.width}", value)
+        if statistic == "geometric_mean" and value <= 0:
+            raise ValueError(f"the geometric mean needs positive values, got {quantity} = {value} for the "
+                             f"{run.activation} run of width {run.width}; use statistic='median'")
+        table.setdefault(run.activation, {}).setdefault(run.width, []).append(value)
     return {activation: {width: reducers[statistic](values) for width, values in sorted(by_width.items())}
             for activation, by_width in table.items()}
 
@@ -280,8 +341,17 @@ def learn_score(mixture, t: float, n: int = 64, width: int = 1024, steps: int = 
     :func:`circle_features`. The error is :func:`relative_score_error` on ``test_samples`` fresh draws of
     ``p_t``, for the trained and the untrained network. Chapter: The frontiers of softmax (arXiv 2405.03251).
     """
+    from ..diffusion.gaussian_mixture import GaussianMixture
+
+    if not isinstance(mixture, GaussianMixture):
+        raise ValueError(f"mixture must be a GaussianMixture, got {type(mixture).__name__}")
     if mixture.dim != 1:
         raise ValueError(f"learn_score needs a 1-D mixture, got dimension {mixture.dim}")
+    t = check_real("t", t, 0.0)
+    n, width = check_int("n", n, 1), check_int("width", width, 1, MAX_WIDTH)
+    steps, seed = check_steps("steps", steps, 0), check_int("seed", seed, 0, MAX_SEED - NETWORK_SEED_OFFSET)
+    scale = check_real("scale", scale, 0.0, low_inclusive=False)
+    check_allocation(f"the {test_samples} test samples", (check_int("test_samples", test_samples, 1), 1))
     diffused = mixture.at_time(t)
     draw = generator(seed)
     train_x = diffused.sample(n, draw)
