@@ -138,11 +138,7 @@ PROSE_NUMBER = re.compile(r"(?<![\w.\-])-?\d+\.\d+(?:[eE][-+]?\d+)?(?![\w.])"
                           r"|(?<![\w.])\d+(?:\.\d+)?(?=\s*(?:x|×|%)(?!\w))")
 # Chapters whose prose still quotes typed measurements (issue 14, part 2): each is expected to FAIL the check
 # (strict xfail), so a chapter that has been converted must leave this list, and the list can only shrink.
-PROSE_NUMBERS_PENDING = {
-    "fourier_circuits", "infinite_prefix", "one_bit_networks", "softmax_frontiers", "heavy_inner_products",
-    "kronecker_spectral", "leverage_inversion", "newton_regression", "quantum_regression", "acceleration",
-    "gradient_leakage",
-}
+PROSE_NUMBERS_PENDING = {"fourier_circuits", "infinite_prefix", "one_bit_networks", "softmax_frontiers", "acceleration"}
 
 
 def without_code_blocks(markdown):
