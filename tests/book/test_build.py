@@ -57,7 +57,8 @@ def test_every_figure_is_on_the_page_with_its_alt_text(built_book, path):
     alts = [html.unescape(match.group(1)) for tag in images
             if (match := re.search(r'alt="([^"]*)"', tag)) and "_images/" in tag]
     expected = [alt_text(cell) for cell, _ in figure_cells(load(path))]
-    assert len(alts) >= len(expected), f"{path.stem}: {len(alts)} figures on the page, the notebook draws {len(expected)}"
+    assert len(alts) >= len(expected), f"{path.stem}: {len(alts)} figures on the page, the notebook draws " \
+                                       f"{len(expected)}"
     missing = [alt for alt in expected if alt not in alts]
     assert not missing, f"{path.stem}: figures without their alt text on the page: {missing}"
 
