@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simple_algebra.width import fourier_circuits as fc
-from tests.properties import covers, finite, huge_sizes, refuses, seeds
+from simple_algebra.width import fourier_construction as construction
+from tests.properties import covers, finite, refuses, seeds
 
 primes = st.sampled_from([3, 5, 7])
 
@@ -58,29 +59,13 @@ def test_norms_are_homogeneous_margins_are_logit_gaps_and_the_normalised_margin_
     margin = fc.normalised_margin(u, w)
     assert math.isfinite(margin) and math.isclose(fc.normalised_margin(scale * u, scale * w), margin, rel_tol=1e-8,
                                                   abs_tol=1e-12)
-    assert margin <= fc.max_margin(p, k) + 1e-12
+    assert margin <= construction.max_margin(p, k) + 1e-12
     refuses(fc.margins, u, w, tuples, argument="labels", shows="NoneType")
     refuses(fc.margins, u, w, tuples, labels + p, argument="labels", shows=str(2 * p - 1))
     refuses(fc.margins, u, w, tuples, labels.double(), argument="labels", shows="float64")
     refuses(fc.normalised_margin, 0 * u, 0 * w, argument="zero network", shows="zero")
     refuses(fc.parameter_norm, u[:, 0], w, argument="u", shows=f"({width}, {p})")
     refuses(fc.neuron_norms, u[:, :, :2], w[:, :2], argument="u", shows="p >= 3")
-
-
-@covers(fc.max_margin, fc.construction_width, fc.max_margin_construction)
-@given(st.sampled_from([(3, 2), (5, 2), (7, 2), (3, 3), (5, 3)]), huge_sizes)
-def test_the_construction_has_the_promised_width_and_attains_gamma_star(problem, huge):
-    p, k = problem
-    u, w = fc.max_margin_construction(p, k)
-    assert u.shape == (fc.construction_width(p, k), k, p) == (2 ** (2 * k - 2) * (p - 1), k, p) and finite((u, w))
-    gamma = fc.max_margin(p, k)
-    assert math.isclose(gamma, 2 * math.factorial(k) / ((2 * k + 2) ** ((k + 1) / 2) * (p - 1) * p ** ((k - 1) / 2)))
-    assert math.isclose(fc.normalised_margin(u, w), gamma, rel_tol=1e-9)
-    refuses(fc.max_margin, 9, k, argument="p", shows="9")
-    refuses(fc.construction_width, p, 65, argument="k", shows="65")
-    refuses(fc.max_margin_construction, 7, 8, argument="neurons", shows="98304")
-    refuses(fc.max_margin_construction, p, k, dtype=torch.int64, argument="dtype", shows="int64")
-    refuses(fc.max_margin_construction, huge, k, argument="p", shows=str(huge))
 
 
 @covers(fc.train)

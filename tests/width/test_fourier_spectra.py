@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from simple_algebra.width import fourier_circuits as fc
+from simple_algebra.width import fourier_construction as construction
 from simple_algebra.width import fourier_spectra as fs
 
 PROBLEMS = [(5, 2), (7, 2), (11, 2), (5, 3), (7, 3), (11, 3), (5, 4)]
@@ -13,7 +14,7 @@ PROBLEMS = [(5, 2), (7, 2), (11, 2), (5, 3), (7, 3), (11, 3), (5, 4)]
 
 @pytest.mark.parametrize(("p", "k"), [(7, 2), (5, 3)])
 def test_construction_is_a_fourier_circuit(p, k):
-    u, w = fc.max_margin_construction(p, k)
+    u, w = construction.max_margin_construction(p, k)
     assert torch.allclose(fs.max_normalised_power(u, w), torch.ones(u.shape[0], dtype=u.dtype))
     assert fs.frequency_coverage(u, w) == 1.0
     assert fs.phase_alignment(u, w) == pytest.approx(1.0, abs=1e-12)

@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simple_algebra.width import fourier_circuits as fc
+from simple_algebra.width import fourier_construction as construction
 from simple_algebra.width import fourier_spectra as fs
 from tests.properties import covers, finite, refuses, seeds
 
@@ -54,7 +55,7 @@ def test_a_cosine_neuron_is_found_at_its_frequency_with_its_phase_and_amplitude(
 @given(st.sampled_from([(3, 2), (5, 2), (7, 2), (5, 3)]), seeds)
 def test_the_max_margin_construction_uses_every_frequency_with_aligned_phases(problem, seed):
     p, k = problem
-    u, w = fc.max_margin_construction(p, k)
+    u, w = construction.max_margin_construction(p, k)
     assert fs.frequency_coverage(u, w) == 1.0 and math.isclose(fs.phase_alignment(u, w), 1.0, rel_tol=1e-9)
     summary = fs.fourier_summary(u, w)
     assert math.isclose(summary["margin_ratio"], 1.0, rel_tol=1e-9) and summary["median_max_power"] > 0.999

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from simple_algebra.width import kernels as K
 from simple_algebra.width import relu_mlp
-from tests.properties import bad_tensors, covers, finite, huge_sizes, refuses, seeds, tensors
+from tests.properties import bad_tensors, covers, finite, refuses, seeds, tensors
 
 
 @covers(K.empirical_ntk, K.empirical_ntk_reference, relu_mlp.NTKMLP, relu_mlp.ntk_mlp)

@@ -4,9 +4,7 @@ import math
 
 import pytest
 import torch
-from torch import nn
 
-from simple_algebra.width import kernels as K
 from simple_algebra.width import relu_mlp
 
 

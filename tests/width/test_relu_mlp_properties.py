@@ -1,14 +1,12 @@
 """Property tests of the NTK-parametrised ReLU network and its arc-cosine limit kernels."""
 
-import math
 
 import torch
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
-from simple_algebra.width import kernels as K
 from simple_algebra.width import relu_mlp
-from tests.properties import bad_tensors, covers, finite, huge_sizes, refuses, seeds, tensors
+from tests.properties import bad_tensors, covers, huge_sizes, refuses, tensors
 
 
 @covers(relu_mlp.NTKMLP, relu_mlp.ntk_mlp)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from .fourier_circuits import _check_parameters, max_margin, neuron_norms, normalised_margin
+from .fourier_circuits import _check_parameters, neuron_norms, normalised_margin
+from .fourier_construction import max_margin
 
 
 def _spectra(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
