@@ -1,5 +1,7 @@
 """The leverage-score gradient g(x), its Jacobian, the inversion objective and the sampled Gauss-Newton Hessian."""
 
+import math
+
 import pytest
 import torch
 
@@ -152,3 +154,22 @@ def test_hessian_rows_give_the_diagonal_part_of_the_jacobian(problem):
     assert torch.allclose(B.T @ B, scaled.T @ (sigma[:, None] * scaled), atol=1e-10)
     B_w = problem.regulariser_rows()
     assert torch.allclose(B_w.T @ B_w, problem.A.T @ (problem.w[:, None] ** 2 * problem.A))
+
+
+def test_hessian_sample_size_is_the_chernoff_count_for_eps_sqrt2_minus_1():
+    eps = 2**0.5 - 1
+    assert li.hessian_sample_size(10) == math.ceil(10 * (2 + 2 * eps / 3) * math.log(40) / eps**2) == 490
+    assert li.hessian_sample_size(20) / 20 > li.hessian_sample_size(10) / 10  # grows like d log d, faster than d
+    assert li.hessian_sample_size(10, delta=0.01) > li.hessian_sample_size(10)
+
+
+def test_spectral_error_at_the_chernoff_size_does_not_depend_on_n():
+    # the chapter's n sweep in miniature: s = s*(d) rows keep the median eps0 below 1 at n and at 20 n, while
+    # uniform sampling of as many rows misses the heavy rows at 20 n (eps0 near 1) and overshoots at n
+    d = 4
+    s = li.hessian_sample_size(d)
+    for n in (400, 8000):
+        problem = li.planted_instance(n, d, seed=0, heavy_rows=d, heavy_scale=10.0)
+        assert float(li.hessian_spectral_errors(problem, problem.x_star, [s], list(range(9))).median()) < 0.9
+    uniform = float(li.hessian_spectral_errors(problem, problem.x_star, [s], list(range(9)), "uniform").median())
+    assert uniform > 0.95

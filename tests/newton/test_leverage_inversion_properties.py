@@ -129,3 +129,14 @@ def test_reference_solution_is_stationary_and_spectral_errors_are_the_sampled_he
     refuses(li.hessian_spectral_errors, problem, x_hat, [], spectral_seeds, argument="samples", shows="[]")
     refuses(li.hessian_spectral_errors, problem, x_hat, samples, [-1], argument="seeds", shows="-1")
     refuses(li.hessian_spectral_errors, problem, x_hat, 10, spectral_seeds, argument="samples", shows="int")
+
+
+@covers(li.hessian_sample_size)
+@given(st.integers(1, 10**6), st.floats(1e-6, 0.999))
+def test_the_chernoff_sample_size_grows_with_d_and_with_the_confidence(d, delta):
+    s = li.hessian_sample_size(d, delta)
+    assert isinstance(s, int) and s >= d
+    assert li.hessian_sample_size(d + 1, delta) >= s and li.hessian_sample_size(d, delta / 2) >= s
+    refuses(li.hessian_sample_size, 0, argument="d", shows="0")
+    refuses(li.hessian_sample_size, d, 1.0, argument="delta", shows="1.0")
+    refuses(li.hessian_sample_size, d, 0.0, argument="delta", shows="0.0")

@@ -134,3 +134,29 @@ def test_precomputed_features_give_the_same_search(planted):
     assert torch.equal(plain.group_of_a.bincount(), torch.full((32,), 8))
     with pytest.raises(ValueError, match="features"):
         h.heavy_pairs_grouped(A, B, 0.6, 4, 8, features_a=h.multilinear_features(A[:, :10], 2))
+
+
+def test_snr_threshold_is_the_level_that_k_noise_scores_exceed():
+    # 2 M (1 - Phi(tau)) = (oversample - 1) k noise scores above tau, M = (n / g)^2 group pairs
+    tau = h.snr_threshold(256, 256, 16, 4)
+    assert math.erfc(tau / math.sqrt(2)) * (16 * 16) == pytest.approx(4)
+    assert h.snr_threshold(1024, 1024, 16, 4) > tau  # more group pairs: a larger largest noise score
+    assert h.snr_threshold(256, 256, 16, 4, oversample=1) > tau  # no slot for noise: beat the largest score
+    assert h.snr_threshold(8, 8, 4, 4) == 0.0  # 4 group pairs, 8 candidates: every group pair is checked
+    assert math.sqrt(2 * math.log(2 * 65536 / 4)) > h.snr_threshold(1024, 1024, 4, 4) > 3.5  # ~ sqrt(2 ln(2M/k))
+
+
+def test_predicted_recall_is_the_normal_tail_of_the_heavy_score():
+    assert h.predicted_recall(5.0, 3.0) == pytest.approx(0.5 * math.erfc(-2 / math.sqrt(2)) + 0.5 * math.erfc(8 / math.sqrt(2)))
+    assert h.predicted_recall(3.0, 3.0) == pytest.approx(0.5, abs=1e-6)
+    assert h.predicted_recall(0.0, 0.0) == pytest.approx(1.0)
+    assert h.predicted_recall(1.0, 4.0) < 0.01 < 0.99 < h.predicted_recall(7.0, 4.0)
+
+
+def test_cost_model_scales_as_n_to_two_omega_over_three():
+    # a property of the formula (not a measurement): with g = n^(1/3), D = n^(2/3) the product dominates for
+    # omega >= 2.5, the group sums n^(5/3) below
+    for omega, slope in ((3.0, 2.0), (2.807, 2 * 2.807 / 3), (2.371, 5 / 3)):
+        low, high = (h.operation_count_model(n, 128, n ** (1 / 3), n ** (2 / 3), omega, 8)["grouped"]
+                     for n in (2.0**36, 2.0**40))
+        assert math.log2(high / low) / 4 == pytest.approx(slope, abs=0.02)

@@ -126,3 +126,25 @@ def test_relu_from_the_heavy_pairs_is_the_dense_layer(k, rho, seed, bad):
     refuses(h.relu_from_pairs, W, X, torch.tensor([[10, 0]]), bias, argument="pairs[:, 0]", shows="10")
     refuses(h.relu_from_pairs, W, X, torch.tensor([[0.0, 1.0]]), bias, argument="pairs", shows="float32")
     refuses(h.relu_layer_reference, W * math.nan, X, bias, argument="W", shows="finite")
+
+
+@covers(h.snr_threshold, h.predicted_recall)
+@given(st.integers(1, 4096), st.integers(1, 64), st.integers(1, 16), st.integers(1, 4), st.floats(0.0, 20.0),
+       bad_reals)
+def test_the_threshold_grows_with_the_number_of_group_pairs_and_recall_with_the_snr(n, group_size, k, oversample,
+                                                                                     snr, bad):
+    group_size = min(group_size, n)
+    tau = h.snr_threshold(n, n, group_size, k, oversample)
+    groups = math.ceil(n / group_size) ** 2
+    assert math.isfinite(tau) and tau >= 0.0
+    if tau > 0:  # the expected number of noise scores above tau is the number of slots left for noise
+        assert math.isclose(groups * math.erfc(tau / math.sqrt(2)), max((oversample - 1) * k, 1), rel_tol=1e-6)
+    assert h.snr_threshold(4 * n, 4 * n, group_size, k, oversample) >= tau
+    recall = h.predicted_recall(snr, tau)
+    assert 0.0 <= recall <= 1.0 + 1e-12 and h.predicted_recall(snr + 1.0, tau) >= recall - 1e-12
+    value, shown = bad
+    refuses(h.snr_threshold, n, n, group_size, 0, argument="k", shows="0")
+    refuses(h.snr_threshold, n, n, n + 1, k, argument="group_size", shows=str(n + 1))
+    refuses(h.snr_threshold, 0, n, 1, k, argument="n_a", shows="0")
+    refuses(h.predicted_recall, value, tau, argument="snr", shows=shown)
+    refuses(h.predicted_recall, snr, -1.0, argument="threshold", shows="-1")

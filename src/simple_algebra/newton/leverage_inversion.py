@@ -20,6 +20,7 @@ which gives the approximate Hessian of the chapter; the Newton loop itself is ``
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -358,6 +359,22 @@ def hessian_spectral_errors(problem: LeverageInversion, x: torch.Tensor, samples
                          for s in samples], dtype=torch.float64)
 
 
-__all__ = ["LeverageInversion", "hessian_spectral_errors", "leverage_gradient", "leverage_gradient_jacobian",
+
+def hessian_sample_size(d: int, delta: float = 0.5) -> int:
+    """Rows ``s*(d)`` after which the matrix Chernoff bound keeps the sampled Hessian's ``eps0`` below 1.
+
+    Leverage sampling of ``s`` rows gives ``(1 - eps) B^T B <= B~^T B~ <= (1 + eps) B^T B`` with probability
+    ``1 - delta`` once ``s >= d (2 + 2 eps / 3) ln(2 d / delta) / eps^2`` (Tropp 2015, Thm 1.1, row norms
+    ``d / s`` under leverage weights); ``H~ = J~^T J~`` squares that error, ``(1 + eps)^2 - 1 < 1`` needs
+    ``eps < sqrt(2) - 1``. The book's heuristic reading (the ``K`` part of ``J`` is sampled from the same rows and
+    treated alike); it grows like ``d log d`` and does not depend on ``n``. ``delta = 0.5``: for the median.
+    Chapter "Inverting the Leverage Score Gradient" (Li, Song, Xu, Yin; arXiv 2408.11267).
+    """
+    d = check_int("d", d, 1)
+    delta = check_real("delta", delta, 0.0, 1.0, low_inclusive=False, high_inclusive=False)
+    eps = 2**0.5 - 1
+    return math.ceil(d * (2 + 2 * eps / 3) * math.log(2 * d / delta) / eps**2)
+
+__all__ = ["LeverageInversion", "hessian_sample_size", "hessian_spectral_errors", "leverage_gradient", "leverage_gradient_jacobian",
            "leverage_gradient_jacobian_reference", "leverage_gradient_jvp", "leverage_scores_at",
            "perturbed_start", "planted_instance", "reference_solution", "rescaled_matrix", "slack"]

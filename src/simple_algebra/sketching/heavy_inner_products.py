@@ -18,6 +18,7 @@ import functools
 import itertools
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import torch
 
@@ -156,7 +157,7 @@ def multilinear_features(x: torch.Tensor, degree: int) -> torch.Tensor:
     degree = _check_feature_degree(x, degree)
     check_allocation(f"the degree-{degree} features of {x.shape[0]} vectors",
                      (x.shape[0], math.comb(x.shape[1] + degree, degree)), x.dtype, x.device)
-    return taylor_features_by_row(x, degree)[_multilinear_rows(x.shape[1], degree, x.device)].T
+    return taylor_features_by_row(x, degree)[_multilinear_rows(x.shape[1], degree, x.device)].T.contiguous()
 
 
 def multilinear_features_reference(x: torch.Tensor, degree: int) -> torch.Tensor:
@@ -197,6 +198,29 @@ def predicted_snr(dim: int, rho: float, group_size: int, degree: int) -> float:
     return signal / (group_size * math.sqrt(math.comb(dim, degree)))
 
 
+
+def snr_threshold(n_a: int, n_b: int, group_size: int, k: int, oversample: int = 2) -> float:
+    """The SNR a heavy group pair needs to be brute-forced: the level ``tau`` that ``(oversample - 1) k`` of the
+    ``M = (n_a / g)(n_b / g)`` noise scores exceed on average, ``2 M (1 - Phi(tau)) = max((oversample - 1) k, 1)``.
+
+    The search checks ``oversample k`` group pairs; ``k`` of them are the heavy ones, the rest go to the largest
+    noise scores, each ``|N(0, 1)|`` in units of ``g sqrt(C(d, q))`` (Gaussian approximation of the ``g^2`` terms).
+    Zero when every group pair is checked. Chapter: Heavy inner products (Qin et al.; arXiv 2311.11429).
+    """
+    n_a, n_b, k = check_int("n_a", n_a, 1), check_int("n_b", n_b, 1), check_int("k", k, 1)
+    group_size = check_int("group_size", group_size, 1, min(n_a, n_b))
+    oversample = check_int("oversample", oversample, 1)
+    tail = max((oversample - 1) * k, 1) / (2 * math.ceil(n_a / group_size) * math.ceil(n_b / group_size))
+    return NormalDist().inv_cdf(1 - tail) if tail < 0.5 else 0.0
+
+
+def predicted_recall(snr: float, threshold: float) -> float:
+    """``P(|snr + Z| > threshold)``, Z ~ N(0, 1): the chance that a heavy group pair's score, signal plus its own
+    noise, clears the level :func:`snr_threshold` of the largest noise scores (near 1 for ``snr >> threshold``)."""
+    snr, threshold = check_real("snr", snr, low=0.0), check_real("threshold", threshold, low=0.0)
+    normal = NormalDist()
+    return normal.cdf(snr - threshold) + normal.cdf(-snr - threshold)
+
 @dataclass(frozen=True)
 class GroupedSearch:
     """What :func:`heavy_pairs_grouped` found and what it looked at."""
@@ -215,16 +239,19 @@ def _group_features(X: torch.Tensor, order: torch.Tensor, signs: torch.Tensor, g
     ``order[G g : G g + g]``."""
     groups = math.ceil(X.shape[0] / group_size)
     rows = _multilinear_rows(X.shape[1], degree, X.device)
-    phi = torch.zeros(groups, rows.numel(), dtype=X.dtype, device=X.device)
+    group_of = torch.empty_like(order)
+    group_of[order] = torch.arange(order.numel(), device=X.device) // group_size
+    # row 2G of the buffer sums the members of G with s_x = -1, row 2G + 1 those with s_x = +1: the features are
+    # added in place, never gathered or multiplied (a copy of n x C(d, q) numbers per call)
+    slot = 2 * group_of + (signs > 0).long()
+    sums = torch.zeros(2 * groups, rows.numel(), dtype=X.dtype, device=X.device)
     for start in range(0, X.shape[0], _CHUNK):
-        members = order[start:start + _CHUNK]
         if features is None:
-            block = taylor_features_by_row(X[members], degree)[rows].T
+            block = taylor_features_by_row(X[start:start + _CHUNK], degree)[rows].T.contiguous()
         else:
-            block = features[members]
-        group_of = torch.arange(start, start + members.numel(), device=X.device) // group_size
-        phi.index_add_(0, group_of, block * signs[members, None])
-    return phi
+            block = features[start:start + _CHUNK]
+        sums.index_add_(0, slot[start:start + _CHUNK], block)
+    return sums[1::2] - sums[0::2]
 
 
 def heavy_pairs_grouped(A: torch.Tensor, B: torch.Tensor, rho: float, k: int, group_size: int, degree: int = 2,
