@@ -78,8 +78,11 @@ def test_block_kernels_spectra_and_movement(blocks, square, bad):
 def test_gradient_descent_records_the_kernel_and_lowers_the_loss(seed, steps, every, x, y):
     net = relu_mlp.ntk_mlp(2, 8, 1, seed=seed)
     start = net.tangent_kernel(x)
-    record = K.train_recording_kernel(net, x, y, steps, lr=0.05, record_every=every)
+    record = K.train_recording_kernel(net, x, y, steps, lr=0.05, record_every=every, output_steps=(steps // 2,))
     assert len(record.losses) == steps + 1 and record.steps[0] == 0 and record.steps[-1] == steps
+    assert record.output_steps == sorted(set(record.steps) | {steps // 2}) and len(record.outputs) == len(
+        record.output_steps)
+    assert torch.allclose(record.outputs[-1], net(x).detach())
     assert torch.allclose(record.kernels[0], start) and finite(record.kernels)
     if every is not None and steps:
         assert record.steps == sorted(set([0, *range(every, steps, every), steps]))
@@ -90,6 +93,8 @@ def test_gradient_descent_records_the_kernel_and_lowers_the_loss(seed, steps, ev
     refuses(K.train_recording_kernel, net, x, y[:, None], 2, 0.05, argument="y", shows="(5, 1)")
     refuses(K.train_recording_kernel, net, x, y, 10**12, 0.05, argument="steps", shows=str(10**12))
     refuses(K.train_recording_kernel, net, x, y, 2, -0.5, argument="lr", shows="-0.5")
+    refuses(K.train_recording_kernel, net, x, y, 2, 0.05, output_steps=(3,), argument="output_steps", shows="3")
+    refuses(K.train_recording_kernel, net, x, y, 2, 0.05, output_steps=3, argument="output_steps", shows="int")
     refuses(K.train_recording_kernel, net, x, y, 2, 0.05, probe=torch.ones(4, 3, dtype=torch.float64),
             argument="x1 and x2", shows="(4, 3)")
     broken = y.clone()
@@ -98,3 +103,36 @@ def test_gradient_descent_records_the_kernel_and_lowers_the_loss(seed, steps, ev
     with torch.no_grad():
         net.weights[1][0, 0] = math.nan
     refuses(K.train_recording_kernel, net, x, y, 2, 0.05, argument="parameter 'weights.1'", shows="finite")
+
+
+@covers(K.kernel_gradient_descent)
+@given(tensors(5, 3), tensors(5), tensors(5), tensors(2, 3), st.integers(0, 30), st.floats(0.05, 1.9),
+       st.sampled_from(["steps", "flow"]), bad_tensors(5, 5), bad_tensors(5))
+def test_kernel_gradient_descent_contracts_the_residual_and_ends_in_kernel_regression(features, y, f0, new, steps,
+                                                                                       rate, mode, bad, bad_vector):
+    kernel = features @ features.T / 3 + 0.01 * torch.eye(5, dtype=torch.float64)
+    cross = new @ features.T / 3
+    lr = rate * 5 / float(K.eigenvalues(kernel)[-1])
+    fitted = K.kernel_gradient_descent(kernel, y, lr, steps, initial=f0, mode=mode)
+    assert fitted.shape == (5,) and finite(fitted)
+    assert float((fitted - y).norm()) <= float((f0 - y).norm()) * (1 + 1e-9)  # every eigen-direction contracts
+    if steps == 0:
+        assert torch.allclose(fitted, f0)
+    later = K.kernel_gradient_descent(kernel, y, lr, steps + 1, initial=f0, cross=cross, initial_cross=new[:, 0],
+                                      mode=mode)
+    assert later.shape == (2,) and finite(later)
+    limit = K.kernel_gradient_descent(kernel, y, lr, math.inf, initial=f0, cross=cross, initial_cross=new[:, 0])
+    assert torch.allclose(limit, new[:, 0] + cross @ torch.linalg.solve(kernel, y - f0), atol=1e-8)
+    tensor, shown = bad
+    refuses(K.kernel_gradient_descent, tensor, y, lr, steps, argument="kernel", shows=shown)
+    tensor, shown = bad_vector
+    refuses(K.kernel_gradient_descent, kernel, tensor, lr, steps, argument="targets", shows=shown)
+    refuses(K.kernel_gradient_descent, kernel, y, lr, steps, initial=tensor, argument="initial", shows=shown)
+    refuses(K.kernel_gradient_descent, kernel, y, lr, steps, cross=kernel.float(), argument="cross",
+            shows="float32")
+    refuses(K.kernel_gradient_descent, kernel, y, lr, steps, cross=cross, initial_cross=y, argument="initial_cross",
+            shows="(5,)")
+    refuses(K.kernel_gradient_descent, kernel, y, -lr, steps, argument="lr", shows=f"{-lr}"[:6])
+    refuses(K.kernel_gradient_descent, kernel, y, lr, -1, argument="steps", shows="-1")
+    refuses(K.kernel_gradient_descent, kernel, y, lr, steps, mode="euler", argument="mode", shows="'euler'")
+    refuses(K.kernel_gradient_descent, kernel, y, 2.5 * lr / rate, steps, argument="lr", shows="diverge")

@@ -7,7 +7,10 @@ chapters share:
   :func:`empirical_ntk_reference` (plain per-sample autograd loop), tested against each other;
 - the deep ReLU network in the NTK parametrisation and its analytic limit kernel are in
   :mod:`simple_algebra.width.relu_mlp`;
-- :func:`kernel_movement`, :func:`eigenvalues`, :func:`smallest_eigenvalue` and :func:`train_recording_kernel`.
+- :func:`kernel_movement`, :func:`eigenvalues`, :func:`smallest_eigenvalue` and :func:`train_recording_kernel`;
+- :func:`kernel_gradient_descent`, the function-space half of the NTK theorem: what gradient descent on the
+  squared loss does to a model whose kernel stays fixed, in closed form, on the training points and beyond
+  (kernel regression is its limit of infinitely many steps).
 
 Chapter: "The Neural Tangent Kernel" (Jacot, Gabriel, Hongler, NeurIPS 2018, arXiv 1806.07572), reused by
 "Scaling 1-bit networks" and "The frontiers of softmax".
@@ -15,6 +18,7 @@ Chapter: "The Neural Tangent Kernel" (Jacot, Gabriel, Hongler, NeurIPS 2018, arX
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -26,6 +30,7 @@ from ..core.metrics import relative_error
 from ..core.runtime import progress
 from ..core.validation import (
     check_allocation,
+    check_choice,
     check_finite_tensor,
     check_gradient,
     check_int,
@@ -189,11 +194,14 @@ def smallest_eigenvalue(kernel: torch.Tensor) -> float:
 
 @dataclass
 class KernelTraining:
-    """What :func:`train_recording_kernel` saw: the loss at every step and the kernel at recorded steps."""
+    """What :func:`train_recording_kernel` saw: the loss at every step, the kernel and the model's outputs on the
+    probe inputs at recorded steps."""
 
     losses: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
     kernels: list[torch.Tensor] = field(default_factory=list)
+    output_steps: list[int] = field(default_factory=list)
+    outputs: list[torch.Tensor] = field(default_factory=list)
 
     @property
     def movement(self) -> float:
@@ -204,14 +212,17 @@ class KernelTraining:
 def train_recording_kernel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, steps: int, lr: float,
                            probe: torch.Tensor | None = None, record_every: int | None = None,
                            kernel: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+                           output_steps: tuple[int, ...] = (),
                            ) -> KernelTraining:
     """Full-batch gradient descent on ``L = (1/2n) sum_i (f(x_i) - y_i)^2``, recording the NTK on ``probe``.
 
-    The kernel (on ``probe``, default ``x``) is recorded before the first step, every ``record_every`` steps
+    The kernel and the model's outputs (on ``probe``, default ``x``) are recorded before the first step, every ``record_every`` steps
     (default: only at the end) and after the last step. ``model`` is trained in place. Raises ``ValueError`` when
     the loss stops being finite (learning rate too large). Shapes: ``x`` (n, d), ``y`` (n,) or (n, k).
     ``kernel(model, inputs)`` computes the NTK: default the model's own ``tangent_kernel`` when it has one
-    (:class:`simple_algebra.width.relu_mlp.NTKMLP`), else :func:`empirical_ntk`.
+    (:class:`simple_algebra.width.relu_mlp.NTKMLP`), else :func:`empirical_ntk`. The outputs are also recorded
+    after each step in ``output_steps`` (cheaper than a kernel: for comparing with :func:`kernel_gradient_descent`
+    mid-training); ``record.output_steps`` lists every step at which ``record.outputs`` were taken.
     """
     steps = check_steps("steps", steps, 0)
     lr = check_real("lr", lr, 0.0, low_inclusive=False)
@@ -226,6 +237,9 @@ def train_recording_kernel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s
         check_finite_tensor(f"parameter {name!r}", value)
     probe = x if probe is None else _check_inputs(x, probe)
     every = steps if record_every is None else check_int("record_every", record_every, 1)
+    if not isinstance(output_steps, (tuple, list)):
+        raise ValueError(f"output_steps must be a tuple of step numbers, got {type(output_steps).__name__}")
+    extra = {check_int("an entry of output_steps", when, 0, steps) for when in output_steps}
     if kernel is not None and not callable(kernel):
         raise ValueError(f"kernel must be a function kernel(model, inputs), got {type(kernel).__name__}")
     with torch.no_grad():
@@ -239,6 +253,14 @@ def train_recording_kernel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s
     def remember(step: int) -> None:
         record.steps.append(step)
         record.kernels.append(kernel(model, probe).detach())
+        look(step)
+
+    def look(step: int) -> None:
+        if record.output_steps and record.output_steps[-1] == step:
+            return
+        record.output_steps.append(step)
+        with torch.no_grad():
+            record.outputs.append(model(probe).detach())
 
     remember(0)
     named = [(name, value) for name, value in model.named_parameters() if value.requires_grad]
@@ -256,8 +278,108 @@ def train_recording_kernel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, s
         record.losses.append(float(loss.detach()))
         if step % every == 0 and step != steps:
             remember(step)
+        elif step in extra and step != steps:
+            look(step)
     with torch.no_grad():
         record.losses.append(float(0.5 * ((model(x) - y) ** 2).sum() / x.shape[0]))
     if steps > 0:
         remember(steps)
     return record
+
+
+def _kernel_gd_inputs(kernel: torch.Tensor, targets: torch.Tensor, initial: torch.Tensor | None,
+                      cross: torch.Tensor | None, initial_cross: torch.Tensor | None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, tuple[int, ...]]:
+    """Validate and flatten: the (n k, n k) matrix, the residual start, the (n* k, n k) cross matrix, its start."""
+    check_finite_tensor("kernel", kernel)
+    check_finite_tensor("targets", targets)
+    if kernel.ndim not in (2, 4) or kernel.shape[0] != kernel.shape[1] or (
+            kernel.ndim == 4 and kernel.shape[2] != kernel.shape[3]):
+        raise ValueError(f"kernel must be a square (n, n) or block (n, n, k, k) kernel on the training points, "
+                         f"got shape {tuple(kernel.shape)}")
+    n = kernel.shape[0]
+    outputs = kernel.shape[2] if kernel.ndim == 4 else None
+    expected = (n,) if outputs is None else (n, outputs)
+    if targets.ndim == 2 and outputs is None and targets.shape[0] == n:
+        expected = (n, targets.shape[1])  # one scalar kernel applied to every output column
+    if tuple(targets.shape) != expected:
+        raise ValueError(f"targets must have shape {expected} for a kernel of shape {tuple(kernel.shape)}, "
+                         f"got {tuple(targets.shape)}")
+    initial = torch.zeros_like(targets) if initial is None else initial
+    check_finite_tensor("initial", initial)
+    if initial.shape != targets.shape:
+        raise ValueError(f"initial must have the shape of targets, {tuple(targets.shape)}, got {tuple(initial.shape)}")
+    cross = kernel if cross is None else cross
+    check_finite_tensor("cross", cross)
+    if cross.ndim != kernel.ndim or cross.shape[1:] != kernel.shape[1:]:
+        raise ValueError(f"cross must be the kernel between new points and the {n} training points, of shape "
+                         f"(n*, {', '.join(str(size) for size in kernel.shape[1:])}), got {tuple(cross.shape)}")
+    shape = (cross.shape[0], *targets.shape[1:])
+    if initial_cross is None:
+        initial_cross = initial if cross is kernel else torch.zeros(shape, dtype=targets.dtype, device=targets.device)
+    check_finite_tensor("initial_cross", initial_cross)
+    if tuple(initial_cross.shape) != shape:
+        raise ValueError(f"initial_cross must have shape {shape} (one output per row of cross), got "
+                         f"{tuple(initial_cross.shape)}")
+    check_same_kind(kernel=kernel, targets=targets, initial=initial, cross=cross, initial_cross=initial_cross)
+    matrix, across = as_matrix(kernel), as_matrix(cross) if cross.ndim == 4 else cross
+    columns = targets.shape[1] if targets.ndim == 2 and outputs is None else 1
+    residual = (targets - initial).reshape(n * (outputs or 1), columns)
+    return matrix, residual, across, initial_cross, shape
+
+
+def kernel_gradient_descent(kernel: torch.Tensor, targets: torch.Tensor, lr: float, steps: float,
+                            initial: torch.Tensor | None = None, cross: torch.Tensor | None = None,
+                            initial_cross: torch.Tensor | None = None, mode: str = "steps") -> torch.Tensor:
+    """The predictions of a model trained with a *fixed* kernel: kernel gradient descent, in closed form.
+
+    Gradient descent with learning rate ``lr`` on ``L = (1/2n) sum_i |f(x_i) - y_i|^2`` moves a model whose tangent
+    kernel ``K`` stays fixed (the infinite-width limit of Jacot et al., Theorem 2) by ``f <- f - (lr/n) K (f - y)``
+    on the training points, and by ``(lr/n) K(x*, X) (f - y)`` at any other input ``x*``. With ``K = U diag(l) U^T``
+    and ``r = y - f_0(X)`` the result after ``steps`` steps is
+
+        f_t(x*) = f_0(x*) + K(x*, X) U diag(g(l)) U^T r,   g(l) = (1 - (1 - lr l / n)^t) / l     (mode "steps"),
+                                                            g(l) = (1 - exp(-lr t l / n)) / l     (mode "flow"),
+
+    so on the training points ``f_t = f_0 + (I - exp(-lr t K / n)) r`` for gradient flow, and ``steps = math.inf``
+    gives kernel regression from ``f_0``: ``f_0(x*) + K(x*, X) K^+ (y - f_0(X))`` (directions with ``l = 0`` never
+    move; ``g(0) = lr t / n`` for finite ``t``).
+
+    ``kernel`` is ``K(X, X)``, (n, n), or a block kernel (n, n, k, k) with ``targets`` (n, k); a scalar kernel with
+    targets (n, k) trains every column alike. ``initial`` is ``f_0(X)`` (default zero, the mean of the
+    infinite-width prior). ``cross`` is ``K(X*, X)`` (n*, n) or (n*, n, k, k) (default ``kernel``: predict on the
+    training points) and ``initial_cross`` is ``f_0(X*)`` (default zero, or ``initial`` on the training points).
+    Returns the predictions at the rows of ``cross``, shaped like ``initial_cross``. Raises ``ValueError`` in mode
+    "steps" when ``lr`` is so large that gradient descent on this kernel diverges (``lr l_max / n >= 2``).
+    Chapter: The Neural Tangent Kernel (arXiv 1806.07572), reused by "The frontiers of softmax" and "Toward
+    infinite-long prefix".
+    """
+    lr = check_real("lr", lr, 0.0, low_inclusive=False)
+    if isinstance(steps, float) and math.isinf(steps) and steps > 0:
+        steps = math.inf
+    else:
+        steps = check_steps("steps", steps, 0)
+    mode = check_choice("mode", mode, ("steps", "flow"))
+    matrix, residual, across, start, shape = _kernel_gd_inputs(kernel, targets, initial, cross, initial_cross)
+    n = kernel.shape[0]
+    values, vectors = torch.linalg.eigh((matrix + matrix.T) / 2)
+    largest = float(values.abs().max())
+    if mode == "steps" and lr * largest / n >= 2:
+        raise ValueError(f"lr = {lr} makes gradient descent on this kernel diverge: lr * lambda_max / n = "
+                         f"{lr * largest / n:.4g} >= 2 (lambda_max = {largest:.4g}, n = {n}); use lr < "
+                         f"{2 * n / largest:.4g} or mode='flow'")
+    tiny = values.abs() <= matrix.shape[0] * torch.finfo(values.dtype).eps * max(largest, 1e-300)
+    safe = torch.where(tiny, torch.ones_like(values), values)
+    if steps == math.inf:
+        gain = torch.where(tiny, torch.zeros_like(values), 1 / safe)
+    else:
+        rate = lr * safe / n
+        if mode == "flow":
+            moved = -torch.expm1(-rate * steps)
+        else:  # 1 - (1 - rate)^t, accurately for small rates; a rate in (1, 2) gives an oscillating, converging step
+            small = rate < 1
+            logs = torch.log1p(-torch.where(small, rate, torch.zeros_like(rate)))
+            moved = torch.where(small, -torch.expm1(steps * logs), 1 - (1 - rate) ** steps)
+        gain = torch.where(tiny, torch.full_like(values, lr * steps / n), moved / safe)
+    update = across @ (vectors @ (gain[:, None] * (vectors.T @ residual)))
+    return start + update.reshape(shape)
