@@ -23,6 +23,22 @@ def test_construction_is_a_fourier_circuit(p, k):
     assert torch.allclose(all_margins, all_margins[0].expand_as(all_margins))
 
 
+def test_coverage_fails_at_initialisation_and_drops_with_a_missing_or_weak_frequency():
+    # Every frequency is some random neuron's argmax, but no random neuron is single-frequency.
+    for seed in range(10):
+        u, w = fc.initial_parameters(11, 2, 40, seed=seed)
+        assert fs.frequency_coverage(u, w) <= 0.2
+        assert set(fs.dominant_frequencies(u, w).tolist()) >= {1, 2, 3, 4, 5}  # the old argmax count: full
+    u, w = construction.max_margin_construction(11, 2)
+    zeta = fs.dominant_frequencies(u, w)
+    keep = zeta != 1
+    assert fs.frequency_coverage(u[keep], w[keep]) == pytest.approx(0.8)  # frequency 1 removed
+    weak = torch.where(zeta == 2, 0.7, 1.0).to(u)  # size share (0.7^3) x 1/5 < half of 1/5
+    assert fs.frequency_coverage(u * weak[:, None, None], w * weak[:, None]) == pytest.approx(0.8)
+    mild = torch.where(zeta == 2, 0.9, 1.0).to(u)  # 0.9^3 = 0.73: still counted
+    assert fs.frequency_coverage(u * mild[:, None, None], w * mild[:, None]) == 1.0
+
+
 def test_pure_cosine_has_full_power_and_its_phase():
     p, zeta, phase = 11, 3, 0.7
     residues = torch.arange(p, dtype=torch.float64)

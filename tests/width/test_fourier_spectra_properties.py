@@ -51,7 +51,7 @@ def test_a_cosine_neuron_is_found_at_its_frequency_with_its_phase_and_amplitude(
         refuses(function, u, broken, argument="w", shows="finite")
 
 
-@covers(fs.frequency_coverage, fs.phase_alignment, fs.fourier_summary)
+@covers(fs.frequency_coverage, fs.frequency_shares, fs.phase_alignment, fs.fourier_summary)
 @given(st.sampled_from([(3, 2), (5, 2), (7, 2), (5, 3)]), seeds)
 def test_the_max_margin_construction_uses_every_frequency_with_aligned_phases(problem, seed):
     p, k = problem
@@ -62,10 +62,33 @@ def test_the_max_margin_construction_uses_every_frequency_with_aligned_phases(pr
     random_u, random_w = fc.initial_parameters(p, k, 6, seed=seed)
     random_summary = fs.fourier_summary(random_u, random_w)
     assert finite(list(random_summary.values())) and -1 <= random_summary["phase_alignment"] <= 1
-    assert 0 < random_summary["frequency_coverage"] <= 1 and random_summary["margin_ratio"] <= 1 + 1e-9
-    for function in (fs.frequency_coverage, fs.phase_alignment, fs.fourier_summary):
+    assert 0 <= random_summary["frequency_coverage"] <= 1 and random_summary["margin_ratio"] <= 1 + 1e-9
+    shares = fs.frequency_shares(u, w)  # the construction: the equal share 2 / (p - 1) for every frequency
+    assert torch.allclose(shares, torch.full(((p - 1) // 2,), 2 / (p - 1), dtype=torch.float64))
+    assert math.isclose(summary["frequency_balance"], 1.0, rel_tol=1e-9)
+    random_shares = fs.frequency_shares(random_u, random_w)
+    assert (random_shares >= 0).all() and random_shares.sum() <= 1 + 1e-12
+    for function in (fs.frequency_coverage, fs.frequency_shares, fs.phase_alignment, fs.fourier_summary):
         refuses(function, u[:, :, :2], w[:, :2], argument="u", shows="p >= 3")
         refuses(function, u, w.float(), argument="w", shows="float32")
         refuses(function, "u", w, argument="u", shows="str")
     refuses(fs.phase_alignment, torch.ones_like(u), torch.ones_like(w), argument="dominant frequency", shows="non-zero")
     refuses(fs.fourier_summary, 0 * u, 0 * w, argument="zero network", shows="zero")
+    refuses(fs.frequency_shares, 0 * u, 0 * w, argument="zero network", shows="zero")
+
+
+@covers(fs.frequency_shares, fs.frequency_coverage)
+@given(st.sampled_from([7, 11, 13]), st.integers(2, 3), st.data())
+def test_cosine_neurons_give_their_size_to_their_frequency(p, k, data):
+    m = data.draw(st.integers(1, 6))
+    frequencies = [data.draw(st.integers(1, (p - 1) // 2)) for _ in range(m)]
+    phases = [[data.draw(st.floats(-3.0, 3.0)) for _ in range(k + 1)] for _ in range(m)]
+    amplitudes = [[data.draw(st.floats(0.5, 2.0)) for _ in range(k + 1)] for _ in range(m)]
+    u, w = cosine_network(p, k, frequencies, phases, amplitudes)
+    size = fc.neuron_norms(u, w).pow(k + 1)
+    expected = torch.zeros((p - 1) // 2, dtype=torch.float64)
+    for zeta, neuron_size in zip(frequencies, size):
+        expected[zeta - 1] += neuron_size / size.sum()
+    assert torch.allclose(fs.frequency_shares(u, w), expected)
+    used = sum(share >= 1 / (p - 1) for share in expected.tolist())
+    assert fs.frequency_coverage(u, w) == used / ((p - 1) // 2)

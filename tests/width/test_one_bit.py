@@ -121,3 +121,31 @@ def test_bad_input_raises(data, call, message):
 def test_too_large_step_raises_instead_of_returning_nan(data):
     with pytest.raises(ValueError, match="lower the learning rate"):
         ob.train(data, 64, "full", lr=1e6, steps=50)
+
+
+def test_without_a_bias_no_sign_vector_moves_a_neurons_mean_over_the_sphere():
+    # For x uniform on the sphere, mean relu(<x, s>) depends on s only through |s| = sqrt(d): every sign vector gives
+    # the same mean, so flips cannot move the network's mean. With the constant input the bias sign moves it.
+    points = ob.regression_data(n=8, d=8, n_test=40000, seed=7).X_test
+    signs = ob.quantize(torch.randn(8, 12, generator=torch.Generator().manual_seed(0), dtype=torch.float64), "sign")
+    means = torch.stack([ob.forward(points, signs[:, [j]], torch.ones(1, dtype=torch.float64), "sign") for j in range(12)]).mean(dim=1)
+    spread = means.max() - means.min()
+    assert spread < 0.03, f"neuron means differ by {spread:.3f}"  # Monte Carlo error ~0.006 per mean
+    biased = torch.cat([points, torch.ones(points.shape[0], 1, dtype=torch.float64)], dim=1)
+    plus = torch.cat([signs[:, :1], torch.ones(1, 1, dtype=torch.float64)])
+    minus = torch.cat([signs[:, :1], -torch.ones(1, 1, dtype=torch.float64)])
+    shift = (ob.forward(biased, plus, torch.ones(1, dtype=torch.float64), "sign") - ob.forward(biased, minus, torch.ones(1, dtype=torch.float64), "sign")).mean()
+    assert shift > 0.5  # relu(z + 1) - relu(z - 1) >= 0, and it is 2 for |z| < 1
+
+
+def test_the_bias_lets_the_one_bit_network_fit_the_targets_mean():
+    plain = ob.regression_data(n=64, d=8, n_test=512, seed=0)
+    biased = ob.regression_data(n=64, d=8, n_test=512, seed=0, bias=True)
+    target_mean = plain.y_test.mean().item()
+    assert target_mean > 0.3
+    stuck = ob.train(plain, 512, "sign", steps=150)
+    moved = ob.train(biased, 512, "sign", steps=150)
+    assert abs(stuck.test_outputs.mean().item()) < 0.1 * target_mean  # pinned at zero by the paired init
+    assert stuck.test_mse > 0.9 * target_mean ** 2  # the floor mean(f - y)^2 >= (mean f - mean y)^2
+    assert abs(moved.test_outputs.mean().item() - target_mean) < 0.25 * target_mean
+    assert moved.test_mse < 0.5 * target_mean ** 2

@@ -63,6 +63,10 @@ def test_data_on_the_sphere_and_a_paired_init_that_starts_at_zero(n, d, n_test, 
         assert torch.allclose(ob.forward(data.X_train, W, a, scheme), torch.zeros(n, dtype=torch.float64))
     W2, a2 = ob.initial_weights(d, 2 * half, seed=seed)
     assert torch.equal(W, W2) and torch.equal(a, a2)
+    biased = ob.regression_data(n, d, n_test, seed=seed, bias=True)  # the same points with a constant coordinate
+    assert torch.equal(biased.X_train, torch.cat([data.X_train, torch.ones(n, 1, dtype=torch.float64)], dim=1))
+    assert torch.equal(biased.X_test[:, :d], data.X_test) and torch.equal(biased.y_test, data.y_test)
+    refuses(ob.regression_data, n, d, bias="yes", argument="bias", shows="'yes'")
     refuses(ob.regression_data, huge, argument="n = ", shows="GiB")
     refuses(ob.regression_data, n, huge, argument="d = ", shows="GiB")
     refuses(ob.regression_data, n, d, seed=-1 - seed, argument="seed", shows=str(-1 - seed))
@@ -91,6 +95,9 @@ def test_training_is_reproducible_starts_at_the_mean_square_and_refuses_bad_data
     assert math.isclose(comparison.generalization_difference, difference)
     table = ob.width_sweep(data, [4], [seed], scheme, lr=1.0, steps=steps)
     assert table["one_bit_train"] == {4: result.train_mse} and table["full_test"] == {4: comparison.full.test_mse}
+    assert table["one_bit_train_half"] == {4: result.losses[steps // 2]}
+    assert table["full_train_half"] == {4: comparison.full.losses[steps // 2]}
+    assert math.isclose(table["one_bit_test_mean"][4], float(result.test_outputs.mean()), rel_tol=1e-12)
     broken = getattr(data, spoiled).clone()
     broken.view(-1)[0] = math.nan
     refuses(ob.train, dataclasses.replace(data, **{spoiled: broken}), 4, steps=1, argument=f"data.{spoiled}",

@@ -56,15 +56,36 @@ def max_normalised_power(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return neuron_power_spectra(u, w).max(dim=1).values
 
 
-def frequency_coverage(u: torch.Tensor, w: torch.Tensor) -> float:
-    """Fraction of the frequencies ``1..(p-1)/2`` that are the dominant frequency of at least one neuron.
+def frequency_shares(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Share of the network's size carried by single-frequency neurons at each frequency ``zeta = 1..(p-1)/2``.
 
-    Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
+    A neuron counts for ``zeta`` when more than half of its normalised power is at ``zeta`` (so at most one
+    frequency per neuron), with weight ``||theta_i||^{k+1} / ||theta||_{2,k+1}^{k+1}``, the measure in which the
+    normalised margin is taken. Shape ``((p-1)/2,)``, entries in ``[0, 1]`` summing to at most 1. Lemma 4.3's
+    construction gives every frequency the equal share ``2 / (p - 1)``; a random network, whose neurons spread
+    their power over all frequencies, gives almost nothing to any. Chapter: Fourier circuits (Li, Liang, Shi,
+    Song, Zhou; arXiv 2402.09469).
     """
-    dominant = dominant_frequencies(u, w)
-    p = u.shape[-1]
-    used = set(dominant.tolist()) - {0}
-    return len(used) / ((p - 1) // 2)
+    spectra = neuron_power_spectra(u, w)
+    k = u.shape[1]
+    size = neuron_norms(u, w).pow(k + 1)
+    if float(size.sum()) == 0.0:
+        raise ValueError("the zero network has no frequencies")
+    single = (spectra[:, 1:] > 0.5).to(size.dtype)
+    return (single * size[:, None]).sum(dim=0) / size.sum()
+
+
+def frequency_coverage(u: torch.Tensor, w: torch.Tensor) -> float:
+    """Fraction of the frequencies ``1..(p-1)/2`` that the network uses, in the sense of Theorem 4.1.
+
+    A frequency counts as used when the single-frequency neurons at it (:func:`frequency_shares`) carry at least
+    half of its equal share ``2 / (p - 1)`` of the network's size. 1 for Lemma 4.3's construction; near 0 for a
+    random network. (Counting each neuron's dominant frequency instead would give 1 at initialisation already:
+    any few dozen random neurons have every argmax.) Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou;
+    arXiv 2402.09469).
+    """
+    shares = frequency_shares(u, w)
+    return float((shares >= 0.5 / shares.numel()).double().mean())
 
 
 def neuron_phases(u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -111,10 +132,13 @@ def phase_alignment(u: torch.Tensor, w: torch.Tensor) -> float:
 
 def fourier_summary(u: torch.Tensor, w: torch.Tensor) -> dict[str, float]:
     """The chapter's numbers for one network: normalised margin, its ratio to ``gamma*``, median max power,
-    frequency coverage and phase alignment. Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
+    frequency coverage (:func:`frequency_coverage`), the smallest frequency share times ``(p-1)/2``
+    (``frequency_balance``, 1 for equal shares) and phase alignment. Chapter: Fourier circuits (Li, Liang, Shi, Song, Zhou; arXiv 2402.09469).
     """
     _, k, p = _check_parameters(u, w)
     margin = normalised_margin(u, w)
     return {"normalised_margin": margin, "margin_ratio": margin / max_margin(p, k),
             "median_max_power": float(max_normalised_power(u, w).median()),
-            "frequency_coverage": frequency_coverage(u, w), "phase_alignment": phase_alignment(u, w)}
+            "frequency_coverage": frequency_coverage(u, w),
+            "frequency_balance": float(frequency_shares(u, w).min()) * ((p - 1) // 2),
+            "phase_alignment": phase_alignment(u, w)}

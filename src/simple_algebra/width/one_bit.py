@@ -119,20 +119,29 @@ class RegressionData:
 
 
 def regression_data(n: int = 64, d: int = 16, n_test: int = 256, seed: int = 0, dtype: torch.dtype = torch.float64,
-                    device: torch.device | str = "cpu") -> RegressionData:
+                    device: torch.device | str = "cpu", bias: bool = False) -> RegressionData:
     """Unit-norm inputs and the target ``y = sin(3 <u, x>) + 0.5 cos(2 <v, x>)`` for random unit ``u, v``.
 
-    Drawn on the CPU from ``seed`` and then moved, so the data are the same on every device. Chapter: Scaling
-    1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
+    ``bias``: append a constant coordinate 1 to every input (``X`` then has ``d + 1`` columns, the first ``d``
+    still on the unit sphere), so that each hidden neuron gets a bias weight, quantised like the others. Without
+    it a 1-bit network cannot move its mean: for ``x`` uniform on the sphere the mean of ``relu(<x, s>)`` depends
+    on ``s`` only through ``|s| = sqrt(d)``, the same for every sign vector, so sign flips leave the mean of
+    ``f`` at ``sum(a) / sqrt(m)`` times a constant (zero for the paired init), while the target's mean is about
+    ``0.5 E cos(2 <v, x>) ~ 0.43`` at ``d = 16``. Drawn on the CPU from ``seed`` and then moved, so the data are
+    the same on every device. Chapter: Scaling 1-bit networks (Daliri, Song, Yang; arXiv 2411.01663).
     """
     n, d, n_test = check_int("n", n, 1), check_int("d", d, 1), check_int("n_test", n_test, 1)
     seed, dtype, device = check_seed("seed", seed), check_float_dtype("dtype", dtype), check_device("device", device)
+    if not isinstance(bias, bool):
+        raise ValueError(f"bias must be True or False, got {bias!r}")
     check_allocation(f"the (n + n_test, d) inputs for n = {n}, n_test = {n_test}, d = {d}", (n + n_test, d))
     draw = generator(seed)
     X = torch.randn(n + n_test, d, generator=draw, dtype=torch.float64)
     X /= X.norm(dim=1, keepdim=True)
     u, v = torch.randn(2, d, generator=draw, dtype=torch.float64)
     y = torch.sin(3 * X @ (u / u.norm())) + 0.5 * torch.cos(2 * X @ (v / v.norm()))
+    if bias:
+        X = torch.cat([X, torch.ones(n + n_test, 1, dtype=torch.float64)], dim=1)
     X, y = X.to(device=device, dtype=dtype), y.to(device=device, dtype=dtype)
     return RegressionData(X[:n], y[:n], X[n:], y[n:])
 
@@ -255,7 +264,9 @@ def width_sweep(data: RegressionData, widths: Sequence[int], seeds: Sequence[int
                 paired: bool = True) -> dict[str, dict[int, float]]:
     """Medians over ``seeds`` of each width's numbers: ``{quantity: {width: median}}``.
 
-    Quantities: ``full_train``, ``one_bit_train``, ``full_test``, ``one_bit_test`` (MSE),
+    Quantities: ``full_train``, ``one_bit_train``, ``full_test``, ``one_bit_test`` (MSE at the end, after the
+    step size has decayed to zero), ``full_train_half``, ``one_bit_train_half`` (train MSE half-way through the
+    run, at step size ``lr / 2``), ``one_bit_test_mean`` (the mean of the 1-bit network's test outputs),
     ``generalization_difference`` and ``flip_fraction`` (of the 1-bit run). Chapter: Scaling 1-bit networks
     (Daliri, Song, Yang; arXiv 2411.01663).
     """
@@ -275,6 +286,9 @@ def width_sweep(data: RegressionData, widths: Sequence[int], seeds: Sequence[int
                 for width in progress(widths, desc="widths") for seed in seeds}
     measures = {"full_train": lambda c: c.full.train_mse, "one_bit_train": lambda c: c.one_bit.train_mse,
                 "full_test": lambda c: c.full.test_mse, "one_bit_test": lambda c: c.one_bit.test_mse,
+                "full_train_half": lambda c: c.full.losses[steps // 2],
+                "one_bit_train_half": lambda c: c.one_bit.losses[steps // 2],
+                "one_bit_test_mean": lambda c: c.one_bit.test_outputs.mean().item(),
                 "generalization_difference": lambda c: c.generalization_difference,
                 "flip_fraction": lambda c: c.one_bit.flip_fraction}
     return {name: {width: statistics.median(measure(runs[width, seed]) for seed in seeds) for width in widths}
