@@ -111,3 +111,54 @@ def test_readout_and_classify_shapes():
     weights = torch.tensor([[0.9, 0.1], [0.5, 0.5]])
     values = torch.tensor([[1.0, -1.0], [1.0, -1.0]])
     assert pa.classify(weights, values).tolist() == [1, 0]
+
+
+def test_softmax_inverse_temperature_scales_the_scores():
+    scores = torch.tensor([[0.0, 1.0, 2.0]], dtype=torch.float64)
+    torch.testing.assert_close(pa.softmax_attention(scores, 2.0), torch.softmax(2.0 * scores, dim=-1))
+    torch.testing.assert_close(pa.softmax_attention(scores), torch.softmax(scores, dim=-1))
+    with pytest.raises(ValueError, match="inverse_temperature"):
+        pa.softmax_attention(scores, 0.0)
+
+
+def test_tuned_softmax_separates_where_plain_softmax_cannot():
+    # The chapter's baseline: at n = 512 plain softmax (theta = 1) is at chance, and the temperature tuned on one draw
+    # separates an independent draw, as the central-limit prediction says (theta ~ log n / (b - 1)).
+    tuning, test = pa.planted_tokens(512, 400, seed=1), pa.planted_tokens(512, 400, seed=2)
+    thetas = [0.5, 1.0, 2.0, 4.0]
+    theta = pa.tuned_inverse_temperature(tuning, thetas)
+    assert theta >= 2.0
+    assert pa.accuracy(pa.softmax_attention(test.scores, theta), test) >= 0.99
+    assert pa.temperature_sweep(test, [1.0])[0] <= 0.55
+    assert pa.predicted_softmax_accuracy(512, 1.0).accuracy <= 0.55 <= 0.99 <= pa.predicted_softmax_accuracy(512, theta).accuracy
+
+
+def test_tuned_temperature_takes_the_smallest_of_ties():
+    data = pa.planted_tokens(512, 200, seed=3)
+    assert pa.tuned_inverse_temperature(data, [4.0, 5.0, 6.0]) == 4.0  # all three separate perfectly
+
+
+@pytest.mark.parametrize("n", [64, 256, 1024])
+def test_predicted_accuracy_matches_a_measurement_within_its_bound(n):
+    # Four standard errors of the measured accuracy plus the Berry-Esseen bound of the prediction, at every degree.
+    samples = 2000
+    data = pa.planted_tokens(n, samples, seed=100 + n)
+    measured = pa.degree_sweep(data, list(range(1, 9)))
+    for degree, value in zip(range(1, 9), measured):
+        predicted = pa.predicted_accuracy(n, degree)
+        assert abs(value - predicted.accuracy) <= 4 / (2 * math.sqrt(samples)) + predicted.error_bound
+
+
+def test_the_central_limit_threshold_corrects_the_one_line_rule_at_n_256():
+    # 4^3 = 64 only just exceeds the mean ordinary mass 255 / 4: the one-line rule says 3, the fluctuations say 4.
+    predicted = [pa.predicted_accuracy(256, degree).accuracy for degree in range(1, 9)]
+    assert pa.predicted_threshold(256) == 3 and pa.empirical_threshold(range(1, 9), predicted, 0.9) == 4
+    assert 0.7 < predicted[2] < 0.8  # about half of the D1 inputs cross at degree 3
+
+
+def test_predicted_accuracy_limits():
+    assert pa.predicted_accuracy(10**6, 1).accuracy == pytest.approx(0.5, abs=1e-6)  # linear attention: chance
+    assert pa.predicted_accuracy(10**6, 16).accuracy == pytest.approx(1.0, abs=1e-6)
+    assert pa.predicted_accuracy(10**6, 16).error_bound < pa.predicted_accuracy(10**3, 16).error_bound
+    with pytest.raises(ValueError, match="margin"):
+        pa.predicted_accuracy(64, 3, margin=1.0)

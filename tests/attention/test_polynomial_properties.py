@@ -94,3 +94,35 @@ def test_thresholds_satisfy_their_definitions(n, large, accuracies, level, bad):
     refuses(pa.empirical_threshold, degrees, accuracies + [0.5], argument="accuracies",
             shows=str(len(accuracies) + 1))
     refuses(pa.empirical_threshold, degrees, accuracies, level=1.5, argument="level", shows="1.5")
+
+
+@covers(pa.predicted_accuracy, pa.predicted_softmax_accuracy)
+@given(st.integers(2, 10**6), degrees, st.floats(0.1, 20.0), st.floats(1.5, 8.0), st.floats(0.05, 0.95), bad_reals)
+def test_predictions_are_probabilities_with_bounds_that_shrink_with_n(n, degree, theta, large, margin, bad):
+    for predict, knob in ((pa.predicted_accuracy, degree), (pa.predicted_softmax_accuracy, theta)):
+        here, longer = predict(n, knob, large, margin), predict(4 * n, knob, large, margin)
+        assert isinstance(here, pa.AccuracyPrediction)
+        assert 0.0 <= here.accuracy <= 1.0 and 0.0 <= here.error_bound <= 1.0
+        assert longer.error_bound <= here.error_bound  # Berry-Esseen: proportional to 1 / sqrt(n)
+        value, shown = bad
+        refuses(predict, n, knob, value, argument="large_value", shows=shown)
+        refuses(predict, n, knob, large, value, argument="margin", shows=shown)
+        refuses(predict, 1, knob, argument="n", shows="1")
+    refuses(pa.predicted_accuracy, n, pa.MAX_DEGREE + 1, argument="degree", shows=str(pa.MAX_DEGREE + 1))
+    refuses(pa.predicted_softmax_accuracy, n, -theta, argument="inverse_temperature", shows=str(-theta))
+
+
+@covers(pa.temperature_sweep, pa.tuned_inverse_temperature)
+@given(st.integers(2, 16), st.integers(1, 8), seeds, st.lists(st.floats(0.1, 20.0), min_size=1, max_size=5), bad_reals)
+def test_temperature_sweep_is_softmax_accuracy_and_the_tuned_one_is_best(n, half, seed, thetas, bad):
+    data = pa.planted_tokens(n, 2 * half, seed=seed)
+    found = pa.temperature_sweep(data, thetas)
+    assert found == [pa.accuracy(pa.softmax_attention(data.scores, theta), data) for theta in thetas]
+    tuned = pa.tuned_inverse_temperature(data, thetas)
+    assert tuned in thetas and found[thetas.index(tuned)] == max(found)
+    assert tuned == min(theta for theta, value in zip(thetas, found) if value == max(found))  # smallest of ties
+    value, shown = bad
+    refuses(pa.temperature_sweep, data, [1.0, value], argument="inverse_temperatures", shows=shown)
+    refuses(pa.tuned_inverse_temperature, data, [], argument="inverse_temperatures", shows="[]")
+    refuses(pa.temperature_sweep, data.scores, thetas, argument="data", shows="Tensor")
+    refuses(pa.softmax_attention, data.scores, value, argument="inverse_temperature", shows=shown)

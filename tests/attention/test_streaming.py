@@ -146,3 +146,17 @@ def test_same_results_on_cuda():
     assert torch.allclose(cpu, gpu.cpu(), atol=1e-12)
     assert torch.allclose(state_cpu.sketch, state_gpu.sketch.cpu(), atol=1e-12)
     assert torch.allclose(st.recover_sparse(state_cpu, 300, 8), st.recover_sparse(state_gpu, 300, 8).cpu(), atol=1e-12)
+
+
+def test_the_state_after_n_tokens_continues_the_stream():
+    # The chapter's check (a): the fixed-size state is sufficient for the rest of the stream, a fresh one is not.
+    import copy
+
+    from simple_algebra.core.metrics import relative_error
+
+    Q, K, V = st.bounded_inputs(600, 4, 0.7, active=8, seed=0)
+    Qn, Kn, Vn = st.bounded_inputs(64, 4, 0.7, active=None, seed=1)
+    _, state = st.streaming_attention(Q, K, V, 4, sketch=False)
+    reference = st.polynomial_attention_reference(Qn, torch.cat((K, Kn)), torch.cat((V, Vn)), 4)
+    assert relative_error(st.stream_update(copy.deepcopy(state), Qn, Kn, Vn, sketch=False), reference) < 1e-12
+    assert relative_error(st.streaming_attention(Qn, Kn, Vn, 4, sketch=False)[0], reference) > 1.0

@@ -26,6 +26,10 @@ def test_every_chunking_gives_the_polynomial_reference(n, d, e, degree, chunk, s
     T, state = st_.streaming_attention(Q, K, V, degree, chunk=chunk, width=8, repetitions=3, scale=scale, seed=seed)
     torch.testing.assert_close(T, reference, rtol=1e-10, atol=1e-12)
     assert state.tokens == n
+    last = 1 + seed % n  # the reference for the last queries only: the rows of the full one
+    torch.testing.assert_close(st_.polynomial_attention_reference(Q[n - last:], K, V, degree, scale), reference[n - last:],
+                               rtol=1e-12, atol=1e-14)
+    refuses(st_.polynomial_attention_reference, Q, K[:n - 1], V[:n - 1], degree, argument="K", shows=f"({n - 1}, {d})")
     manual = st_.new_state(d, e, degree, width=8, repetitions=3, scale=scale, seed=seed)
     pieces = [st_.stream_update(manual, Q[i:i + 1], K[i:i + 1], V[i:i + 1]) for i in range(n)]  # token by token
     torch.testing.assert_close(torch.cat(pieces), T, rtol=1e-10, atol=1e-12)

@@ -253,17 +253,24 @@ def _sketch(state: StreamingAttentionState, outputs: torch.Tensor, start: int) -
 def polynomial_attention_reference(Q: torch.Tensor, K: torch.Tensor, V: torch.Tensor, degree: int,
                                    scale: float = 1.0) -> torch.Tensor:
     """The plain float64 reference: ``T = D^{-1} (L o P) V`` with ``P_ij = sum_{j' <= g} (s <q_i, k_j>)^{j'} / j'!``,
-    ``L`` the causal mask and ``D = diag((L o P) 1)``; (n, d), (n, d), (n, e) -> (n, e). O(n^2) memory.
+    ``L`` the causal mask and ``D = diag((L o P) 1)``; (m, d), (n, d), (n, e) -> (m, e), O(m n) memory. With
+    ``m < n`` the queries are the *last* m tokens (rows ``n - m .. n - 1``), which checks a continued stream at any n.
     Chapter: streaming attention (Addanki, Li, Song, Yang; arXiv 2311.14652).
     """
     check_finite_tensor("Q", Q, ndim=2)
-    check_shape("K", K, tuple(Q.shape))
-    check_shape("V", V, (Q.shape[0], None))
+    check_finite_tensor("K", K, ndim=2)
+    check_shape("K", K, (None, Q.shape[1]))
+    if K.shape[0] < Q.shape[0]:
+        raise ValueError(f"K must have at least as many rows as Q (the queries are its last tokens), got "
+                         f"{tuple(K.shape)} and {tuple(Q.shape)}")
+    check_shape("V", V, (K.shape[0], None))
     check_same_kind(Q=Q, K=K, V=V)
     degree = check_degree("degree", degree)  # the kernel's Taylor loop runs `degree` times
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
-    check_allocation(f"the n x n kernel for n = {Q.shape[0]}", (Q.shape[0], Q.shape[0]), torch.float64, Q.device)
-    kernel = torch.tril(truncated_exp_kernel(scale * Q.to(torch.float64), K.to(torch.float64), degree))
+    check_allocation(f"the m x n kernel for m = {Q.shape[0]}, n = {K.shape[0]}", (Q.shape[0], K.shape[0]),
+                     torch.float64, Q.device)
+    kernel = torch.tril(truncated_exp_kernel(scale * Q.to(torch.float64), K.to(torch.float64), degree),
+                        diagonal=K.shape[0] - Q.shape[0])
     denominator = kernel.sum(dim=1, keepdim=True)
     if not bool((denominator > 0).all()):
         raise ValueError(f"a polynomial attention denominator is not positive (smallest {float(denominator.min()):.3g}): "
