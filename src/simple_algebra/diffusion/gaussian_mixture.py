@@ -25,7 +25,38 @@ from dataclasses import dataclass
 
 import torch
 
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+)
+
+
+def _check_generator(generator: object) -> torch.Generator | None:
+    """``None`` (torch's global stream) or a ``torch.Generator`` (a seed is not one: use ``runtime.generator``)."""
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise ValueError(f"generator must be a torch.Generator or None (make one with simple_algebra.generator(seed)), "
+                         f"got {type(generator).__name__} {generator!r}"[:200])
+    return generator
+
+
+def _check_schedule(schedule: object) -> None:
+    if schedule is not None and not isinstance(schedule, NoiseSchedule):
+        raise ValueError(f"schedule must be a NoiseSchedule (vp_schedule(), ou_schedule()) or None for OU, got "
+                         f"{type(schedule).__name__} {schedule!r}"[:200])
+
+
+def _finite_result(name: str, value: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Refuse a NaN or inf made from finite input (points so far out, or variances so small, that squares overflow)."""
+    total = value.detach().sum()
+    if not bool(torch.isfinite(total)) and not bool(torch.isfinite(value.detach()).all()):
+        raise ValueError(f"{name} overflowed at x (largest |x| = {float(x.detach().abs().max()):.3g}): the squared "
+                         "distances to the means, over the variances, are beyond the dtype's range")
+    return value
 
 
 def ou_coefficients(t: float) -> tuple[float, float]:
@@ -41,6 +72,7 @@ def ou_forward(x0: torch.Tensor, t: float, generator: torch.Generator | None = N
     (a CPU generator is fine: the noise is drawn on the CPU and moved).
     """
     check_finite_tensor("x0", x0, ndim=2)
+    _check_generator(generator)
     a, b = ou_coefficients(t)
     noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
     return a * x0 + b * noise
@@ -68,12 +100,18 @@ class NoiseSchedule:
     def beta(self, t: float) -> float:
         """The noise rate ``beta(t)`` (linear, extended past ``horizon``), ``t >= 0``."""
         t = check_real("t", t, 0.0)
-        return self.beta_min + (self.beta_max - self.beta_min) * t / self.horizon
+        return self._finite("beta(t)", self.beta_min + (self.beta_max - self.beta_min) * t / self.horizon, t)
 
     def integrated_beta(self, t: float) -> float:
         """``B(t) = beta_min t + (beta_max - beta_min) t^2 / (2 horizon)``."""
         t = check_real("t", t, 0.0)
-        return self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t / self.horizon
+        return self._finite("B(t)", self.beta_min * t + 0.5 * (self.beta_max - self.beta_min) * t * t / self.horizon, t)
+
+    @staticmethod
+    def _finite(what: str, value: float, t: float) -> float:
+        if not math.isfinite(value):
+            raise ValueError(f"t is too large for this schedule: {what} overflows, got t = {t}")
+        return value
 
     def coefficients(self, t: float) -> tuple[float, float]:
         """``(a_t, b_t)`` with ``a_t = exp(-B(t) / 2)``, ``b_t = sqrt(1 - exp(-B(t)))`` (``expm1``: exact near 0)."""
@@ -96,6 +134,7 @@ def vp_schedule(beta_min: float = 0.1, beta_max: float = 20.0, horizon: float = 
 
 
 def _coefficients(t: float, schedule: NoiseSchedule | None) -> tuple[float, float]:
+    _check_schedule(schedule)
     return ou_coefficients(t) if schedule is None else schedule.coefficients(t)
 
 
@@ -106,6 +145,7 @@ def diffuse(x0: torch.Tensor, t: float, generator: torch.Generator | None = None
     Shapes: ``x0 (n, d)`` -> ``(n, d)``; dtype and device follow ``x0``; noise from the CPU ``generator``.
     """
     check_finite_tensor("x0", x0, ndim=2)
+    _check_generator(generator)
     a, b = _coefficients(t, schedule)
     noise = torch.randn(x0.shape, generator=generator, dtype=x0.dtype).to(x0.device)
     return a * x0 + b * noise
@@ -125,6 +165,18 @@ class GaussianMixture:
     weights: torch.Tensor
     means: torch.Tensor
     variances: torch.Tensor
+
+    def __post_init__(self) -> None:
+        check_finite_tensor("means", self.means, ndim=2)
+        k = self.means.shape[0]
+        for name in ("weights", "variances"):
+            value = getattr(self, name)
+            check_finite_tensor(name, value, ndim=1)
+            if value.shape[0] != k:
+                raise ValueError(f"{name} must have one entry per component ({k}), got shape {tuple(value.shape)}")
+            if bool((value <= 0).any()):
+                raise ValueError(f"{name} must be positive, got smallest {float(value.min())}")
+        check_same_kind(means=self.means, weights=self.weights, variances=self.variances)
 
     @property
     def components(self) -> int:
@@ -168,11 +220,13 @@ class GaussianMixture:
 
     def responsibilities(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior component probabilities ``w_i(x) = softmax_i(log alpha_i + log N_i(x))``: ``(n, k)``."""
-        return torch.softmax(self._component_log_terms(self._check_points(x)), dim=1)
+        x = self._check_points(x)
+        return _finite_result("responsibilities", torch.softmax(self._component_log_terms(x), dim=1), x)
 
     def log_density(self, x: torch.Tensor) -> torch.Tensor:
         """``log p(x) = logsumexp_i(log alpha_i + log N_i(x))``: ``(n, d) -> (n,)``, stable far from the means."""
-        return torch.logsumexp(self._component_log_terms(self._check_points(x)), dim=1)
+        x = self._check_points(x)
+        return _finite_result("log_density", torch.logsumexp(self._component_log_terms(x), dim=1), x)
 
     def _component_scores(self, x: torch.Tensor) -> torch.Tensor:
         """Each component's score ``-(x - mu_i) / s_i^2``: ``(n, k, d)``."""
@@ -182,7 +236,7 @@ class GaussianMixture:
         """The score ``grad log p(x) = -sum_i w_i(x) (x - mu_i) / s_i^2``: ``(n, d) -> (n, d)``."""
         x = self._check_points(x)
         w = torch.softmax(self._component_log_terms(x), dim=1)
-        return torch.einsum("nk,nkd->nd", w, self._component_scores(x))
+        return _finite_result("score", torch.einsum("nk,nkd->nd", w, self._component_scores(x)), x)
 
     def score_jacobian(self, x: torch.Tensor) -> torch.Tensor:
         """The Hessian of ``log p``: ``-sum_i w_i / s_i^2 I + Cov_w[component scores]``, ``(n, d) -> (n, d, d)``.
@@ -196,7 +250,8 @@ class GaussianMixture:
         second = torch.einsum("nk,nkd,nke->nde", w, scores, scores)
         curvature = (w / self.variances).sum(dim=1)
         identity = torch.eye(self.dim, dtype=x.dtype, device=x.device)
-        return second - mean[:, :, None] * mean[:, None, :] - curvature[:, None, None] * identity
+        hessian = second - mean[:, :, None] * mean[:, None, :] - curvature[:, None, None] * identity
+        return _finite_result("score_jacobian", hessian, x)
 
     def hessian_bound(self) -> float:
         """The ``k``-independent bound ``||Hess log p|| <= 1/s^2 + D^2 / (4 s^4)`` for a shared variance ``s^2``.
@@ -245,6 +300,8 @@ class GaussianMixture:
         Randomness comes from ``generator`` (CPU); the draws are moved to the mixture's device.
         """
         n = check_int("n", n, 1)
+        _check_generator(generator)
+        check_allocation(f"n x d draws for n = {n}, d = {self.dim}", (n, self.dim), self.means.dtype, self.means.device)
         labels = torch.multinomial(self.weights.detach().cpu().double(), n, replacement=True, generator=generator)
         noise = torch.randn((n, self.dim), generator=generator, dtype=self.means.dtype).to(self.means.device)
         labels = labels.to(self.means.device)
@@ -257,13 +314,21 @@ def _positive_per_component(name: str, value: torch.Tensor | list[float] | float
     """``value`` as a length-``k`` tensor of positive numbers (one number is shared by all components)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         value = torch.full((k,), float(value), dtype=dtype)
-    value = value if isinstance(value, torch.Tensor) else torch.tensor(value, dtype=dtype)
+    value = value if isinstance(value, torch.Tensor) else _as_tensor(name, value, dtype, None)
     check_finite_tensor(name, value, ndim=1)
     if value.shape[0] != k:
         raise ValueError(f"{name} must have one entry per component ({k}), got {value.shape[0]}")
     if (value <= 0).any():
-        raise ValueError(f"{name} must be positive")
+        raise ValueError(f"{name} must be positive, got smallest {float(value.min())}")
     return value
+
+
+def _as_tensor(name: str, value: object, dtype: torch.dtype, device: torch.device | None) -> torch.Tensor:
+    try:
+        return torch.tensor(value, dtype=dtype, device=device)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} must be a tensor or a (nested) list of numbers, got {str(value)[:60]} "
+                         f"({error})") from error
 
 
 def gaussian_mixture(weights: torch.Tensor | list[float], means: torch.Tensor | list,
@@ -274,7 +339,9 @@ def gaussian_mixture(weights: torch.Tensor | list[float], means: torch.Tensor | 
     ``means`` is ``(k, d)``, or ``(k,)`` for a 1-D mixture; ``variances`` is ``(k,)`` or one number shared by
     all components. Tensors keep their dtype/device when given as floating tensors; lists use ``dtype``/``device``.
     """
-    means = means if isinstance(means, torch.Tensor) else torch.tensor(means, dtype=dtype, device=device)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    means = means if isinstance(means, torch.Tensor) else _as_tensor("means", means, dtype, device)
     if means.ndim == 1:
         means = means[:, None]
     check_finite_tensor("means", means, ndim=2)
@@ -282,6 +349,8 @@ def gaussian_mixture(weights: torch.Tensor | list[float], means: torch.Tensor | 
     weights = _positive_per_component("weights", weights, k, means.dtype)
     variances = _positive_per_component("variances", variances, k, means.dtype)
     weights = weights.to(dtype=means.dtype, device=means.device)
+    if not math.isfinite(float(weights.sum())):
+        raise ValueError(f"weights must have a finite sum (they are normalised by it), got {float(weights.sum())}")
     return GaussianMixture(weights / weights.sum(), means, variances.to(dtype=means.dtype, device=means.device))
 
 
@@ -291,6 +360,9 @@ def ring_mixture(components: int, radius: float = 2.0, std: float = 0.3, dtype: 
     components = check_int("components", components, 1)
     radius = check_real("radius", radius, 0.0)
     std = check_real("std", std, 0.0, low_inclusive=False)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"the means of components = {components}", (components, 2), dtype, device)
     angles = 2 * math.pi * torch.arange(components, dtype=dtype) / components
     means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
     return gaussian_mixture(torch.ones(components, dtype=dtype), means.to(device), std**2)

@@ -24,11 +24,31 @@ from collections.abc import Callable
 import torch
 
 from ..core.runtime import generator as make_generator
-from ..core.validation import check_finite_tensor, check_int, check_real
-from .gaussian_mixture import NoiseSchedule, ou_schedule
+from ..core.validation import (
+    check_allocation,
+    check_choice,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_shape,
+    check_steps,
+)
+from .gaussian_mixture import NoiseSchedule, _check_generator, _check_schedule, ou_schedule
 
 ScoreFunction = Callable[[torch.Tensor, float], torch.Tensor]
 SPACINGS = ("geometric", "uniform")
+REFERENCE_WORK = 10**7  # the pure-Python references do at most this many elementary terms (a few seconds)
+
+
+def _check_reference_work(what: str, work: int) -> None:
+    """The float64 references loop in Python: refuse inputs that would keep them busy for minutes."""
+    if work > REFERENCE_WORK:
+        raise ValueError(f"{what} = {work} is more than the reference's {REFERENCE_WORK} terms (it loops in "
+                         "Python: use the fast function for large inputs)")
 
 
 def time_grid(horizon: float, delta: float, steps: int, spacing: str = "geometric") -> list[float]:
@@ -39,27 +59,32 @@ def time_grid(horizon: float, delta: float, steps: int, spacing: str = "geometri
     """
     horizon = check_real("horizon", horizon, 0.0, low_inclusive=False)
     delta = check_real("delta", delta, 0.0, low_inclusive=False)
-    steps = check_int("steps", steps, 1)
+    steps = check_steps("steps", steps)
     if delta >= horizon:
         raise ValueError(f"delta must be smaller than horizon, got delta={delta} and horizon={horizon}")
-    if spacing not in SPACINGS:
-        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    spacing = check_choice("spacing", spacing, SPACINGS)
     if spacing == "uniform":
         return [horizon + (delta - horizon) * j / steps for j in range(steps + 1)]
     ratio = math.log(delta / horizon)
     return [horizon * math.exp(ratio * j / steps) for j in range(steps + 1)]
 
 
-def _check_sampler(score: ScoreFunction, x_start: torch.Tensor) -> None:
+def _check_sampler(score: ScoreFunction, x_start: torch.Tensor, schedule: object = None,
+                   generator: object = None) -> None:
     if not callable(score):
         raise ValueError(f"score must be a function score(x, t), got {type(score).__name__}")
     check_finite_tensor("x_start", x_start, ndim=2)
+    _check_schedule(schedule)
+    _check_generator(generator)
 
 
 def _checked_score(score: ScoreFunction, x: torch.Tensor, t: float) -> torch.Tensor:
     value = score(x, t)
     if not isinstance(value, torch.Tensor) or value.shape != x.shape:
-        raise ValueError(f"score(x, t) must return a tensor of shape {tuple(x.shape)}")
+        raise ValueError(f"score(x, t) must return a tensor of shape {tuple(x.shape)}, got "
+                         f"{tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__}")
+    if not value.is_floating_point():
+        raise ValueError(f"score(x, t) must return a real floating tensor, got dtype {value.dtype}")
     if not torch.isfinite(value).all():
         raise ValueError(f"score(x, t) returned non-finite values at t={t:.4g} (is the step size too large?)")
     return value
@@ -74,7 +99,7 @@ def ddpm_sample(score: ScoreFunction, x_start: torch.Tensor, steps: int, horizon
     Shapes: ``x_start (n, d)`` -> ``(n, d)``; dtype/device follow ``x_start``; noise from the CPU ``generator``.
     Chapter: Smoothness of Gaussian-mixture diffusions (arXiv 2405.16418).
     """
-    _check_sampler(score, x_start)
+    _check_sampler(score, x_start, schedule, generator)
     schedule = ou_schedule() if schedule is None else schedule
 
     def step(x: torch.Tensor, h: float, beta: float, s: torch.Tensor) -> torch.Tensor:
@@ -93,7 +118,7 @@ def probability_flow_sample(score: ScoreFunction, x_start: torch.Tensor, steps: 
     ``p_horizon`` onto ``p_delta`` exactly when the score is exact and the steps are small).
     Shapes: ``x_start (n, d)`` -> ``(n, d)``. Chapter: Smoothness of Gaussian-mixture diffusions (arXiv 2405.16418).
     """
-    _check_sampler(score, x_start)
+    _check_sampler(score, x_start, schedule)
     schedule = ou_schedule() if schedule is None else schedule
 
     def step(x: torch.Tensor, h: float, beta: float, s: torch.Tensor) -> torch.Tensor:
@@ -118,7 +143,10 @@ def gaussian_flow_reference(x_start: torch.Tensor, mean: torch.Tensor, variance:
     ``x_delta = a_delta m + sigma_delta / sigma_horizon (x_horizon - a_horizon m)``. Shapes ``(n, d)`` -> ``(n, d)``.
     """
     check_finite_tensor("x_start", x_start, ndim=2)
+    check_shape("mean", mean, (x_start.shape[1],))
     variance = check_real("variance", variance, 0.0, low_inclusive=False)
+    time_grid(horizon, delta, 1)  # the same times as the samplers: 0 < delta < horizon
+    _check_schedule(schedule)
     schedule = ou_schedule() if schedule is None else schedule
     a_end, b_end = schedule.coefficients(delta)
     a_start, b_start = schedule.coefficients(horizon)
@@ -136,16 +164,24 @@ def perturbed_score(score: ScoreFunction, eps0: float, dim: int, seed: int = 0, 
     (``F = features`` random Fourier features, drawn from ``seed``), so ``E ||e||^2 = 1`` over the draw: a model of
     a learned score with ``L2`` error ``eps0`` at every time, the assumption of the solver guarantees.
     """
+    if not callable(score):
+        raise ValueError(f"score must be a function score(x, t), got {type(score).__name__}")
     eps0 = check_real("eps0", eps0, 0.0)
     dim = check_int("dim", dim, 1)
     features = check_int("features", features, 1)
     frequency = check_real("frequency", frequency, 0.0, low_inclusive=False)
+    seed = check_seed("seed", seed)
+    check_allocation(f"features x dim random Fourier weights for features = {features}, dim = {dim}",
+                     (features, dim), torch.float64)
     draw = make_generator(seed)
     weights = frequency * torch.randn(features, dim, generator=draw, dtype=torch.float64)
     phases = 2 * math.pi * torch.rand(features, generator=draw, dtype=torch.float64)
     values = torch.randn(features, dim, generator=draw, dtype=torch.float64) / math.sqrt(dim)
 
     def noisy(x: torch.Tensor, t: float) -> torch.Tensor:
+        if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != dim:
+            raise ValueError(f"x must have shape (n, {dim}) (the dim of the error field), got "
+                             f"{tuple(getattr(x, 'shape', ())) if isinstance(x, torch.Tensor) else type(x).__name__}")
         w, c, v = (tensor.to(dtype=x.dtype, device=x.device) for tensor in (weights, phases, values))
         return score(x, t) + eps0 * math.sqrt(2.0 / features) * torch.cos(x @ w.T + c) @ v
 
@@ -155,6 +191,7 @@ def perturbed_score(score: ScoreFunction, eps0: float, dim: int, seed: int = 0, 
 def _check_pair(x: torch.Tensor, y: torch.Tensor, same_size: bool) -> None:
     check_finite_tensor("x", x, ndim=2)
     check_finite_tensor("y", y, ndim=2)
+    check_same_kind(x=x, y=y)
     if x.shape[1] != y.shape[1]:
         raise ValueError(f"x and y must have the same dimension, got {x.shape[1]} and {y.shape[1]}")
     if same_size and x.shape[0] != y.shape[0]:
@@ -165,6 +202,10 @@ def random_directions(count: int, dim: int, seed: int = 0, dtype: torch.dtype = 
                       device: torch.device | str | None = None) -> torch.Tensor:
     """``count`` directions uniform on the unit sphere in ``R^dim``: ``(count, dim)``, drawn from ``seed``."""
     count, dim = check_int("count", count, 1), check_int("dim", dim, 1)
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"count x dim directions for count = {count}, dim = {dim}", (count, dim), torch.float64)
     directions = torch.randn(count, dim, generator=make_generator(seed), dtype=torch.float64)
     return (directions / directions.norm(dim=1, keepdim=True)).to(dtype=dtype, device=device)
 
@@ -177,6 +218,9 @@ def sliced_wasserstein(x: torch.Tensor, y: torch.Tensor, projections: int = 256,
     directions). Chapter: Smoothness of Gaussian-mixture diffusions (arXiv 2405.16418).
     """
     _check_pair(x, y, same_size=True)
+    projections = check_int("projections", projections, 1)
+    check_allocation(f"n x projections sorted projections for n = {x.shape[0]}, projections = {projections}",
+                     (2 * x.shape[0], projections), x.dtype, x.device)
     directions = random_directions(projections, x.shape[1], seed, dtype=x.dtype, device=x.device)
     x_sorted = torch.sort(x @ directions.T, dim=0).values
     y_sorted = torch.sort(y.to(x.dtype) @ directions.T, dim=0).values
@@ -188,6 +232,8 @@ def sliced_wasserstein_reference(x: torch.Tensor, y: torch.Tensor, projections: 
     from scipy.optimize import linear_sum_assignment
 
     _check_pair(x, y, same_size=True)
+    projections = check_int("projections", projections, 1)
+    _check_reference_work("projections x n^2 (n the number of samples)", projections * x.shape[0] ** 2)
     directions = random_directions(projections, x.shape[1], seed)
     total = 0.0
     for theta in directions:
@@ -206,20 +252,27 @@ def mmd(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 1.0) -> float:
     """
     _check_pair(x, y, same_size=False)
     bandwidth = check_real("bandwidth", bandwidth, 0.0, low_inclusive=False)
+    size = max(x.shape[0], y.shape[0])
+    check_allocation(f"the kernel matrices for n = {x.shape[0]}, m = {y.shape[0]} samples", (size, size), x.dtype,
+                     x.device)
     y = y.to(dtype=x.dtype, device=x.device)
 
     def mean_kernel(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         squared = (u * u).sum(1)[:, None] + (v * v).sum(1)[None, :] - 2 * u @ v.T
         return torch.exp(-squared.clamp_min(0) / (2 * bandwidth**2)).mean()
 
-    squared_mmd = mean_kernel(x, x) + mean_kernel(y, y) - 2 * mean_kernel(x, y)
-    return math.sqrt(max(float(squared_mmd), 0.0))
+    squared_mmd = float(mean_kernel(x, x) + mean_kernel(y, y) - 2 * mean_kernel(x, y))
+    if not math.isfinite(squared_mmd):
+        raise ValueError(f"x and y are too large for the kernel: squared distances overflow (largest |x| = "
+                         f"{float(x.abs().max()):.3g}, |y| = {float(y.abs().max()):.3g})")
+    return math.sqrt(max(squared_mmd, 0.0))
 
 
 def mmd_reference(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 1.0) -> float:
     """Float64 reference of :func:`mmd` by explicit double sums over pairs (small inputs only)."""
     _check_pair(x, y, same_size=False)
     bandwidth = check_real("bandwidth", bandwidth, 0.0, low_inclusive=False)
+    _check_reference_work("(n + m)^2 x d (n, m the numbers of samples)", (x.shape[0] + y.shape[0]) ** 2 * x.shape[1])
     u_points, v_points = x.double().cpu().tolist(), y.double().cpu().tolist()
 
     def mean_kernel(first: list, second: list) -> float:
@@ -228,4 +281,6 @@ def mmd_reference(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 1.0) -> f
         return total / (len(first) * len(second))
 
     value = mean_kernel(u_points, u_points) + mean_kernel(v_points, v_points) - 2 * mean_kernel(u_points, v_points)
+    if not math.isfinite(value):
+        raise ValueError("x and y are too large for the kernel: squared distances overflow")
     return math.sqrt(max(value, 0.0))

@@ -28,7 +28,17 @@ from typing import Any
 import torch
 
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_allocation,
+    check_choice,
+    check_finite_tensor,
+    check_gradient,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_steps,
+)
 
 BASES = ("sgd", "momentum", "adam")
 RULES = ("none", "ra", "rva")
@@ -37,11 +47,14 @@ RULES = ("none", "ra", "rva")
 def _pair(gradient: torch.Tensor, v: torch.Tensor) -> None:
     check_finite_tensor("gradient", gradient)
     check_finite_tensor("v", v)
+    check_same_kind(gradient=gradient, v=v)
     if gradient.shape[-1:] != v.shape[-1:] or gradient.ndim != 1:
         raise ValueError(f"gradient must be a vector (d,) and v of shape (..., d), got {tuple(gradient.shape)} and "
                          f"{tuple(v.shape)}")
-    if bool((torch.linalg.vector_norm(v, dim=-1) == 0).any()):
-        raise ValueError("v must be non-zero: the acceleration term divides by ||v||^2")
+    zero = (v * v).sum(dim=-1) == 0  # ||v||^2, the very number the direction divides by (it underflows first)
+    if bool(zero.any()):
+        raise ValueError(f"v must be non-zero: the acceleration term divides by ||v||^2, got {int(zero.sum())} "
+                         f"zero vector(s) of {zero.numel()}")
 
 
 def framework_direction(gradient: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -57,8 +70,9 @@ def framework_direction(gradient: torch.Tensor, v: torch.Tensor) -> torch.Tensor
 def householder(v: torch.Tensor) -> torch.Tensor:
     """The Householder reflection ``I - 2 v v^T / ||v||^2`` (d, d) across the hyperplane orthogonal to ``v (d,)``."""
     check_finite_tensor("v", v, ndim=1)
-    if float(torch.linalg.vector_norm(v)) == 0:
-        raise ValueError("v must be non-zero")
+    if float(v @ v) == 0:
+        raise ValueError(f"v must be non-zero (the reflection divides by ||v||^2), got ||v||^2 = {float(v @ v)}")
+    check_allocation(f"the d x d reflection for d = {len(v)}", (len(v), len(v)), v.dtype, v.device)
     return torch.eye(len(v), dtype=v.dtype, device=v.device) - 2 * torch.outer(v, v) / (v @ v)
 
 
@@ -80,6 +94,9 @@ def framework_direction_reference(gradient: torch.Tensor, v: torch.Tensor) -> to
 def cos_squared(gradient: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     """``<v, grad>^2 / (||v||^2 ||grad||^2)`` for ``v (..., d)``; shape ``v.shape[:-1]``."""
     _pair(gradient, v)
+    size = float(gradient @ gradient)
+    if size == 0:
+        raise ValueError(f"gradient must be non-zero: cos^2 divides by ||gradient||^2, got ||gradient||^2 = {size}")
     inner = (v * gradient).sum(dim=-1)
     return inner**2 / ((v * v).sum(dim=-1) * (gradient @ gradient))
 
@@ -92,12 +109,13 @@ def acceleration_split(direction: torch.Tensor, plain: torch.Tensor) -> tuple[to
     """
     check_finite_tensor("direction", direction, ndim=1)
     check_finite_tensor("plain", plain, ndim=1)
+    check_same_kind(direction=direction, plain=plain)
     if direction.shape != plain.shape:
         raise ValueError(f"direction and plain must have the same shape, got {tuple(direction.shape)} and "
                          f"{tuple(plain.shape)}")
     size = float(plain @ plain)
     if size == 0:
-        raise ValueError("the plain direction (gradient) is zero: the split is undefined")
+        raise ValueError(f"plain (the gradient) must be non-zero: the split divides by ||plain||^2, got {size}")
     term = direction - plain
     inner, term_size = float(term @ plain), float(term @ term)
     return term, inner / size, (inner * inner / (term_size * size) if term_size > 0 else 0.0)
@@ -123,6 +141,32 @@ def bound_factor(steps: int, accelerating: int, decelerating: int, u_a: float, u
     return math.sqrt(steps + 8 * accelerating * b) / denominator if denominator > 0 else math.inf
 
 
+def _log_columns(log: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The ``gain`` and ``stretch`` columns of an :class:`Accelerated` log, checked: one finite number per step."""
+    if not isinstance(log, Mapping):
+        raise ValueError(f"log must be an Accelerated optimizer's log (a dict), got {type(log).__name__}")
+    columns = []
+    for key in ("gain", "stretch"):
+        if key not in log:
+            raise ValueError(f"log must have a {key!r} list (an Accelerated optimizer's log), got keys {sorted(log)}")
+        try:
+            column = torch.tensor(list(log[key]), dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise ValueError(f"log[{key!r}] must be a list of numbers, got {str(log[key])[:60]}") from error
+        if column.ndim != 1:
+            raise ValueError(f"log[{key!r}] must be a flat list of numbers, got shape {tuple(column.shape)}")
+        columns.append(column)
+    gains, stretch = columns
+    if len(gains) == 0:
+        raise ValueError("log must hold at least one step, got an empty 'gain' list")
+    if len(gains) != len(stretch):
+        raise ValueError(f"log['gain'] and log['stretch'] must have one entry per step, got {len(gains)} and "
+                         f"{len(stretch)}")
+    check_finite_tensor("log['gain']", gains)
+    check_finite_tensor("log['stretch']", stretch)
+    return gains, stretch
+
+
 def bound_estimates(log: Mapping[str, Any]) -> dict[str, float]:
     """Running estimates of the bound's ``T, k, l, u_a, u_b, B`` from an :class:`Accelerated` log, and its factor.
 
@@ -131,10 +175,7 @@ def bound_estimates(log: Mapping[str, Any]) -> dict[str, float]:
     mean of ``(||d||^2 - ||r||^2) / (8 ||r||^2)`` over accelerating steps (also ``cos^2`` for a
     stretch). Adds ``factor`` and ``sgd_factor = 1 / sqrt(T)``.
     """
-    gains = torch.tensor(log.get("gain", []), dtype=torch.float64)
-    if len(gains) == 0:
-        raise ValueError("the log has no steps")
-    stretch = torch.tensor(log["stretch"], dtype=torch.float64)
+    gains, stretch = _log_columns(log)
     up, down = gains > 0, gains < 0
     k, l = int(up.sum()), int(down.sum())
     u_a = float(gains[up].mean()) / 2 if k else 0.0
@@ -147,11 +188,12 @@ def bound_estimates(log: Mapping[str, Any]) -> dict[str, float]:
 
 def bound_factor_curve(log: Mapping[str, Any], points: int = 50) -> tuple[list[int], list[float]]:
     """The factor divided by SGD's ``1 / sqrt(t)`` after ``t`` steps, at ``points`` values of ``t`` (from the log)."""
-    points = check_int("points", points, 1)
-    total = len(log.get("gain", []))
-    if total == 0:
-        raise ValueError("the log has no steps")
-    times = sorted({max(1, round(total * (j + 1) / points)) for j in range(points)})
+    points = check_steps("points", points)
+    total = len(_log_columns(log)[0])
+    if points >= total:  # then the grid below hits every step: t = 1, ..., total (no loop over a huge points)
+        times = list(range(1, total + 1))
+    else:
+        times = sorted({max(1, round(total * (j + 1) / points)) for j in range(points)})
     ratios = []
     for t in times:
         partial = {"gain": log["gain"][:t], "stretch": log["stretch"][:t]}
@@ -176,17 +218,15 @@ class Accelerated(torch.optim.Optimizer):
     def __init__(self, params: Iterable[torch.nn.Parameter], base: str = "sgd", rule: str = "none",
                  lr: float = 0.1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
                  seed: int = 0) -> None:
-        if base not in BASES:
-            raise ValueError(f"base must be one of {BASES}, got {base!r}")
-        if rule not in RULES:
-            raise ValueError(f"rule must be one of {RULES}, got {rule!r}")
+        base = check_choice("base", base, BASES)
+        rule = check_choice("rule", rule, RULES)
         lr = check_real("lr", lr, low=0.0, low_inclusive=False)
         momentum = check_real("momentum", momentum, low=0.0, high=0.999)
-        if len(betas) != 2:
-            raise ValueError(f"betas must be a pair, got {betas!r}")
+        if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         betas = tuple(check_real(f"betas[{i}]", beta, low=0.0, high=0.9999) for i, beta in enumerate(betas))
         eps = check_real("eps", eps, low=0.0, low_inclusive=False)
-        self.seed = check_int("seed", seed, 0)
+        self.seed = check_seed("seed", seed)
         super().__init__(params, dict(lr=lr, momentum=momentum, betas=betas, eps=eps))
         if len(self.param_groups) != 1:
             raise ValueError("Accelerated treats all parameters as one vector: give one parameter group")
@@ -211,6 +251,7 @@ class Accelerated(torch.optim.Optimizer):
         group = self.param_groups[0]
         lr, eps = group["lr"], group["eps"]
         gradient = torch.cat([p.grad.reshape(-1) for p in params])
+        check_gradient("gradient", gradient)  # before any buffer moves: a refused step leaves the optimizer as it was
         raw = gradient
         if self.rule == "rva":
             if self._draw is None:

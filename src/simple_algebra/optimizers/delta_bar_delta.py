@@ -30,11 +30,40 @@ import torch
 from torch._utils import _flatten_dense_tensors, _unflatten_dense_tensors
 
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
+from ..core.validation import (
+    check_choice,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_gradient,
+    check_int,
+    check_real,
+    check_seed,
+    check_steps,
+)
 
 BASES = ("sgd", "momentum", "adam")
 Rows = list[list[float]]
 LOG_KEYS = ("step", "lr_min", "lr_q25", "lr_median", "lr_q75", "lr_max", "regrets")
+
+
+def _check_rule(lr: object, theta: object, kappa: object, phi: object,
+                clip: object) -> tuple[float, float, float, float, tuple[float, float]]:
+    """The rule's numbers, checked once for the optimizer and its reference: ``lr > 0``, ``theta`` in [0, 1],
+    ``kappa >= 0``, ``phi`` in [0, 1), ``clip = (low, high)`` with ``0 <= low <= 1 <= high`` (``high`` may be inf)."""
+    lr = check_real("lr", lr, low=0.0, low_inclusive=False)
+    theta = check_real("theta", theta, low=0.0, high=1.0)
+    kappa = check_real("kappa", kappa, low=0.0)
+    phi = check_real("phi", phi, low=0.0, high=1.0, high_inclusive=False)  # phi = 1 zeroes a rate for good
+    if not isinstance(clip, Sequence) or isinstance(clip, str) or len(clip) != 2:
+        raise ValueError(f"clip must be a pair (low, high), got {clip!r}")
+    low = check_real("clip[0]", clip[0], low=0.0)
+    high = math.inf if clip[1] == math.inf else check_real("clip[1]", clip[1], low=0.0, low_inclusive=False)
+    if not high > low:
+        raise ValueError(f"clip must satisfy 0 <= low < high with high > 0, got {clip!r}")
+    if not low <= 1.0 <= high:
+        raise ValueError(f"clip must contain 1 (the initial learning rate lr), got {clip!r}")
+    return lr, theta, kappa, phi, (low, high)
 
 
 class DeltaBarDelta(torch.optim.Optimizer):
@@ -57,25 +86,12 @@ class DeltaBarDelta(torch.optim.Optimizer):
                  theta: float = 0.7, kappa: float = 1e-3, phi: float = 0.2, base: str = "sgd",
                  momentum: float = 0.9, betas: tuple[float, float] = (0.9, 0.999),
                  clip: tuple[float, float] = (0.0, math.inf), regret: bool = False, log_every: int = 10) -> None:
-        lr = check_real("lr", lr, low=0.0, low_inclusive=False)
-        theta = check_real("theta", theta, low=0.0, high=1.0)
-        kappa = check_real("kappa", kappa, low=0.0)
-        phi = check_real("phi", phi, low=0.0, high=1.0)
-        if phi == 1.0:
-            raise ValueError("phi must be < 1 (phi = 1 sets a learning rate to zero for good)")
-        if base not in BASES:
-            raise ValueError(f"base must be one of {BASES}, got {base!r}")
-        momentum = check_real("momentum", momentum, low=0.0, high=1.0)
-        if momentum == 1.0 or len(betas) != 2 or not all(0.0 <= check_real("betas", b) < 1.0 for b in betas):
-            raise ValueError(f"momentum and betas must lie in [0, 1), got momentum={momentum}, betas={betas}")
-        if len(clip) != 2:
-            raise ValueError(f"clip must be a pair (low, high), got {clip!r}")
-        low = check_real("clip[0]", clip[0], low=0.0)
-        high = float(clip[1])
-        if not (high > low and high > 0.0) or math.isnan(high):
-            raise ValueError(f"clip must satisfy 0 <= low < high with high > 0, got {clip!r}")
-        if not low <= 1.0 <= high:
-            raise ValueError(f"clip must contain 1 (the initial learning rate lr), got {clip!r}")
+        lr, theta, kappa, phi, (low, high) = _check_rule(lr, theta, kappa, phi, clip)
+        base = check_choice("base", base, BASES)
+        momentum = check_real("momentum", momentum, low=0.0, high=1.0, high_inclusive=False)
+        if not isinstance(betas, Sequence) or isinstance(betas, str) or len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        betas = tuple(check_real(f"betas[{i}]", b, low=0.0, high=1.0, high_inclusive=False) for i, b in enumerate(betas))
         self.log_every = check_int("log_every", log_every, 1)
         defaults = dict(lr=lr, theta=theta, kappa=kappa, phi=phi, base=base, momentum=momentum,
                         betas=tuple(float(b) for b in betas), clip=(low, high), regret=bool(regret))
@@ -105,6 +121,7 @@ class DeltaBarDelta(torch.optim.Optimizer):
                 raise ValueError("every parameter needs a gradient before step(); call backward() first")
             # One flat vector per group; torch's C++ (un)flatten helpers save a Python dispatch per parameter tensor.
             grad = _flatten_dense_tensors([p.grad for p in params])
+            check_gradient("gradient", grad)  # before the state moves: a refused step changes nothing
             state = self._flat_state(group, grad)
             state["steps"] += 1
             delta = self._direction(group, state, grad)
@@ -202,14 +219,21 @@ def delta_bar_delta_reference(gradients: Sequence[Sequence[float]], start: Seque
     the learning rates used in it, both lists of ``len(gradients)`` lists of d floats. The gradients are given,
     not computed from the weights, so that the rule alone is tested (base direction: the plain gradient).
     """
-    d = len(start)
-    w = [float(x) for x in start]
+    lr, theta, kappa, phi, clip = _check_rule(lr, theta, kappa, phi, clip)
+    w = _finite_numbers("start", start)
+    d = len(w)
+    if isinstance(gradients, (str, bytes)) or not isinstance(gradients, Sequence) or len(gradients) == 0:
+        raise ValueError(f"gradients must be a non-empty sequence of gradients, got {_brief(gradients)}")
+    check_steps("len(gradients)", len(gradients))
+    rows = []
+    for t, row in enumerate(gradients):
+        rows.append(_finite_numbers(f"gradients[{t}]", row))
+        if len(rows[-1]) != d:
+            raise ValueError(f"every gradient must have {d} entries (as start), got {len(rows[-1])} in gradients[{t}]")
     eps, before = [float(lr)] * d, [float(lr)] * d
     bar, change = [0.0] * d, [0] * d
     weights, rates = [], []
-    for g in gradients:
-        if len(g) != d:
-            raise ValueError(f"every gradient must have {d} entries, got {len(g)}")
+    for g in rows:
         for i in range(d):
             product = bar[i] * float(g[i])
             agree = (product > 0) - (product < 0)
@@ -228,16 +252,43 @@ def delta_bar_delta_reference(gradients: Sequence[Sequence[float]], start: Seque
     return weights, rates
 
 
+def _brief(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _finite_numbers(name: str, values: object) -> list[float]:
+    """``values`` (a sequence of numbers, or a 1-D tensor) as a non-empty list of finite floats."""
+    if isinstance(values, torch.Tensor):
+        values = check_finite_tensor(name, values, ndim=1).tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{name} must be a sequence of numbers, got {_brief(values)}")
+    if len(values) == 0:
+        raise ValueError(f"{name} must not be empty, got {_brief(values)}")
+    return [check_real(f"{name}[{i}]", value) for i, value in enumerate(values)]
+
+
+def _check_points(name: str, w: object, size: int | None) -> torch.Tensor:
+    """A floating tensor ``(..., size)`` of points for a test problem (finite, so that the loss is)."""
+    check_finite_tensor(name, w)
+    if size is not None and w.shape[-1] != size:
+        raise ValueError(f"{name} must have shape (..., {size}), got {tuple(w.shape)}")
+    return w
+
+
 # --- 2-D test problems and trajectories (the chapter's analogue of the paper's Fig. 1) -------------------------
 
 
 def ill_conditioned_quadratic(w: torch.Tensor, condition: float = 25.0) -> torch.Tensor:
     """``f(w) = (w_1^2 + condition w_2^2) / 2``, minimum 0 at the origin; ``w`` of shape (2,) or (..., 2)."""
+    _check_points("w", w, 2)
+    condition = check_real("condition", condition, low=0.0, low_inclusive=False)
     return 0.5 * (w[..., 0] ** 2 + condition * w[..., 1] ** 2)
 
 
 def rosenbrock(w: torch.Tensor) -> torch.Tensor:
     """Rosenbrock's valley ``f(w) = (1 - w_1)^2 + 100 (w_2 - w_1^2)^2``, minimum 0 at (1, 1); ``w`` (..., 2)."""
+    _check_points("w", w, 2)
     return (1 - w[..., 0]) ** 2 + 100 * (w[..., 1] - w[..., 0] ** 2) ** 2
 
 
@@ -245,8 +296,14 @@ def diagonal_quadratic(curvatures: torch.Tensor) -> Callable[[torch.Tensor], tor
     """``f(w) = sum_i h_i w_i^2 / 2`` for the given positive curvatures ``h`` (shape (d,)); ``L = max h``."""
     curvatures = check_finite_tensor("curvatures", curvatures, ndim=1)
     if (curvatures <= 0).any():
-        raise ValueError("curvatures must be positive")
-    return lambda w: 0.5 * (curvatures.to(w) * w**2).sum(-1)
+        raise ValueError(f"curvatures must be positive, got smallest {float(curvatures.min())}")
+    size = len(curvatures)
+
+    def quadratic(w: torch.Tensor) -> torch.Tensor:
+        _check_points("w", w, size)
+        return 0.5 * (curvatures.to(w) * w**2).sum(-1)
+
+    return quadratic
 
 
 @dataclass
@@ -267,9 +324,15 @@ def trajectory(loss: Callable[[torch.Tensor], torch.Tensor],
     Each step's gradient is ``grad f(w) + sigma xi`` with ``xi ~ N(0, I)`` drawn from ``seed``: a stand-in for
     mini-batch noise. A run whose loss becomes non-finite raises ``ValueError``.
     """
-    steps = check_int("steps", steps, 1)
+    if not callable(loss) or not callable(make_optimizer):
+        raise ValueError(f"loss and make_optimizer must be functions, got {type(loss).__name__} and "
+                         f"{type(make_optimizer).__name__}")
+    steps = check_steps("steps", steps)
     sigma = check_real("sigma", sigma, low=0.0)
-    w = torch.tensor([float(x) for x in start], dtype=dtype, device=device, requires_grad=True)
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
+    w = torch.tensor(_finite_numbers("start", start), dtype=dtype, device=device, requires_grad=True)
     optimizer = make_optimizer([w])
     draw = generator(seed)
     points, losses = [w.detach().clone()], []
@@ -285,9 +348,9 @@ def trajectory(loss: Callable[[torch.Tensor], torch.Tensor],
     # The closure's loss is f at the point before the step (the noise enters the gradient only): no extra forward.
     for _ in range(steps):
         losses.append(float(optimizer.step(closure)))
-        if not math.isfinite(losses[-1]):
-            raise ValueError("the loss diverged; lower the learning rate or kappa")
         points.append(w.detach().clone())
+        if not (math.isfinite(losses[-1]) and math.isfinite(float(points[-1].sum()))):
+            raise ValueError("the loss diverged; lower the learning rate or kappa")
     with torch.no_grad():
         losses.append(float(loss(w)))
     if not math.isfinite(losses[-1]):
@@ -298,6 +361,8 @@ def trajectory(loss: Callable[[torch.Tensor], torch.Tensor],
 
 def steps_to_reach(losses: torch.Tensor | Sequence[float], target: float) -> int | None:
     """The first step whose loss is at most ``target`` (``None`` if the run never gets there)."""
+    target = check_real("target", target)
+    losses = _finite_numbers("losses", losses)
     for index, value in enumerate(losses):
         if float(value) <= target:
             return index

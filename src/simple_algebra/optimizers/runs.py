@@ -23,9 +23,61 @@ import torch
 from torch import nn
 
 from ..core.runtime import generator, one_thread, progress
-from ..core.validation import check_int, check_real
+from ..core.validation import (
+    MAX_STEPS,
+    check_allocation,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+)
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], torch.optim.Optimizer]
+
+
+
+
+def _check_model(model: object) -> nn.Module:
+    """A torch module whose weights are all finite (a NaN weight would turn every loss and prediction into NaN)."""
+    if not isinstance(model, nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for name, weight in model.named_parameters():
+        check_finite_tensor(f"model weight {name!r}", weight)
+    return model
+
+
+def _check_labelled(model: nn.Module, x: object, y: object, x_name: str = "x", y_name: str = "y") -> None:
+    """Inputs ``x (n, features)`` finite, of the model's dtype and device; labels ``y (n,)`` integer class indices."""
+    check_finite_tensor(x_name, x, ndim=2)
+    weight = next(model.parameters(), None)
+    if weight is not None:
+        check_same_kind(**{x_name: x, "the model's weights": weight})
+    if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.int8,
+                                                          torch.uint8):
+        raise ValueError(f"{y_name} must be a tensor of integer class labels, got "
+                         f"{getattr(y, 'dtype', type(y).__name__)}")
+    if y.shape != x.shape[:1]:
+        raise ValueError(f"{y_name} must have shape ({x.shape[0]},) (one label per row of {x_name}), got "
+                         f"{tuple(y.shape)}")
+
+
+def _logits(model: nn.Module, x: torch.Tensor, y: torch.Tensor, y_name: str = "y") -> torch.Tensor:
+    try:
+        logits = model(x)
+    except RuntimeError as error:  # a width mismatch: torch's "mat1 and mat2 shapes cannot be multiplied"
+        raise ValueError(f"model cannot be applied to x of shape {tuple(x.shape)} (does x have the model's number "
+                         f"of input features?): {error}") from error
+    if not isinstance(logits, torch.Tensor) or logits.shape[:1] != x.shape[:1] or logits.ndim != 2:
+        raise ValueError(f"model must map x {tuple(x.shape)} to class scores (n, classes), got "
+                         f"{tuple(getattr(logits, 'shape', ()))}")
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= logits.shape[1]:
+        raise ValueError(f"{y_name} must hold class labels in [0, {logits.shape[1] - 1}], got labels from {low} to {high}")
+    check_finite_tensor("the model's output", logits)
+    return logits
 
 
 @dataclass(frozen=True)
@@ -56,7 +108,10 @@ def digits(test_fraction: float = 0.25, seed: int = 0, dtype: torch.dtype = torc
 
     Shapes: ``x`` (n, 64), ``y`` (n,) with ten classes; 1797 examples in all.
     """
-    test_fraction = check_real("test_fraction", test_fraction, low=0.0, high=0.9)
+    test_fraction = check_real("test_fraction", test_fraction, low=0.0, high=0.9, low_inclusive=False)
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
     x, y = _digits()
     order = torch.randperm(len(y), generator=generator(seed))
     x, y = x[order], y[order]
@@ -75,6 +130,14 @@ def mlp(inputs: int = 64, hidden: int = 32, outputs: int = 10, seed: int = 0, dt
     inputs = check_int("inputs", inputs, 1)
     hidden = check_int("hidden", hidden, 0)
     outputs = check_int("outputs", outputs, 1)
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device)
+    weights = (inputs + 1) * outputs if hidden == 0 else (inputs + 1) * hidden + (hidden + 1) * outputs
+    # nn.Linear draws its weights in float32 before the cast; count the larger of the two copies.
+    widest = dtype if torch.empty((), dtype=dtype).element_size() >= 4 else torch.float32
+    check_allocation(f"the weights of a {inputs}-{hidden}-{outputs} MLP (inputs, hidden, outputs)", (weights,),
+                     widest, device)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         if hidden == 0:
@@ -100,14 +163,18 @@ class Run:
 
 def full_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Mean cross-entropy of ``model`` on all of ``(x, y)``, without gradients."""
+    _check_model(model)
+    _check_labelled(model, x, y)
     with torch.no_grad():
-        return float(nn.functional.cross_entropy(model(x), y))
+        return float(nn.functional.cross_entropy(_logits(model, x, y), y))
 
 
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of ``x`` whose arg-max class under ``model`` equals ``y``."""
+    _check_model(model)
+    _check_labelled(model, x, y)
     with torch.no_grad():
-        return float((model(x).argmax(dim=1) == y).double().mean())
+        return float((_logits(model, x, y).argmax(dim=1) == y).double().mean())
 
 
 def train(model: nn.Module, make_optimizer: OptimizerFactory, data: Dataset, budget: int, batch_size: int,
@@ -123,10 +190,19 @@ def train(model: nn.Module, make_optimizer: OptimizerFactory, data: Dataset, bud
     On the CPU the loop runs on one thread: these models are tiny, and two threads spin-waiting on each other made
     the same runs 80 times slower on the book's two-core machine.
     """
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a Dataset (see digits()), got {type(data).__name__}")
+    if not callable(make_optimizer):
+        raise ValueError(f"make_optimizer must be a function of the parameters, got {type(make_optimizer).__name__}")
+    _check_model(model)
+    _check_labelled(model, data.x_train, data.y_train, "data.x_train", "data.y_train")
+    _check_labelled(model, data.x_test, data.y_test, "data.x_test", "data.y_test")
     n = len(data.y_train)
-    budget = check_int("budget", budget, 1)
     batch_size = check_int("batch_size", batch_size, 1, n)
+    # The loop takes budget // batch_size steps: the cap on a loop's length, in gradient evaluations.
+    budget = check_int("budget", budget, 1, MAX_STEPS * batch_size)
     record_every = check_int("record_every", record_every, 1)
+    seed = check_seed("seed", seed)
     if data.x_train.device.type == "cpu":
         with one_thread():
             return _train(model, make_optimizer, data, budget, batch_size, record_every, seed)
@@ -140,7 +216,10 @@ def _train(model: nn.Module, make_optimizer: OptimizerFactory, data: Dataset, bu
     draw = generator(seed)
     order, position = torch.randperm(n, generator=draw), 0
     spent, recorded = 0, 0
-    evaluations, losses = [0], [full_loss(model, data.x_train, data.y_train)]
+    with torch.no_grad():  # the first loss, checked: labels in range, a finite output
+        first = float(nn.functional.cross_entropy(_logits(model, data.x_train, data.y_train, "data.y_train"),
+                                                  data.y_train))
+    evaluations, losses = [0], [first]
     while spent + batch_size <= budget:
         if position + batch_size > n:
             order, position = torch.randperm(n, generator=draw), 0
@@ -158,22 +237,31 @@ def _train(model: nn.Module, make_optimizer: OptimizerFactory, data: Dataset, bu
         spent += batch_size
         if spent // record_every > recorded:  # crossed the next multiple of record_every
             recorded = spent // record_every
-            losses.append(full_loss(model, data.x_train, data.y_train))
+            with torch.no_grad():  # unchecked: a diverged loss is reported below, by name
+                losses.append(float(nn.functional.cross_entropy(model(data.x_train), data.y_train)))
             evaluations.append(spent)
             if not math.isfinite(losses[-1]):
                 raise ValueError(f"the training loss diverged after {spent} gradient evaluations; "
                                  "lower the learning rate")
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        raise ValueError(f"the weights became NaN or inf after {spent} gradient evaluations (the training loss "
+                         "diverged); lower the learning rate")
     log = {key: list(value) if isinstance(value, list) else value
            for key, value in getattr(optimizer, "log", {}).items()}
-    return Run(evaluations, losses, accuracy(model, data.x_test, data.y_test), log)
+    with torch.no_grad():
+        correct = _logits(model, data.x_test, data.y_test, "data.y_test").argmax(dim=1) == data.y_test
+    return Run(evaluations, losses, float(correct.double().mean()), log)
 
 
 def run_seeds(make_model: Callable[[int], nn.Module], make_optimizer: OptimizerFactory, data: Dataset,
               seeds: Sequence[int], budget: int, batch_size: int, record_every: int,
               description: str = "seeds") -> list[Run]:
     """:func:`train` once per seed: ``make_model(seed)`` builds the model and ``seed`` also orders the batches."""
-    if len(seeds) == 0:
-        raise ValueError("seeds must not be empty")
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or len(seeds) == 0:
+        raise ValueError(f"seeds must be a non-empty list of seeds, got {seeds!r}")
+    seeds = [check_seed(f"seeds[{i}]", seed) for i, seed in enumerate(seeds)]
+    if not callable(make_model):
+        raise ValueError(f"make_model must be a function of the seed, got {type(make_model).__name__}")
     return [train(make_model(seed), make_optimizer, data, budget, batch_size, record_every, seed)
             for seed in progress(seeds, desc=description, leave=False)]
 
@@ -183,8 +271,15 @@ def quartiles(runs: Sequence[Run]) -> tuple[list[int], torch.Tensor, torch.Tenso
 
     Runs must share the grid of budgets (same budget, batch size and ``record_every``).
     """
-    if len(runs) == 0:
-        raise ValueError("runs must not be empty")
+    if isinstance(runs, (str, bytes)) or not isinstance(runs, Sequence) or len(runs) == 0:
+        raise ValueError(f"runs must be a non-empty list of Run, got {runs!r}")
+    for index, run in enumerate(runs):
+        if not isinstance(run, Run):
+            raise ValueError(f"runs[{index}] must be a Run (from train or run_seeds), got {type(run).__name__}")
+        if len(run.losses) == 0 or len(run.losses) != len(run.evaluations):
+            raise ValueError(f"runs[{index}] must have one loss per budget, got {len(run.losses)} losses and "
+                             f"{len(run.evaluations)} budgets")
+        check_finite_tensor(f"runs[{index}].losses", torch.tensor(run.losses, dtype=torch.float64))
     grid = runs[0].evaluations
     if any(run.evaluations != grid for run in runs):
         raise ValueError("runs were recorded on different grids of gradient evaluations")

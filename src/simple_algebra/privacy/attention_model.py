@@ -16,7 +16,27 @@ from __future__ import annotations
 
 import torch
 
-from ..core.validation import check_finite_tensor
+from ..core.validation import check_finite_tensor, check_same_kind
+
+
+def _finite_output(name: str, value: torch.Tensor, X: torch.Tensor) -> torch.Tensor:
+    """Refuse a NaN or inf made from finite input: scores ``X W X^T`` beyond the dtype's range."""
+    total = value.detach().sum()
+    if not bool(torch.isfinite(total)) and not bool(torch.isfinite(value.detach()).all()):
+        raise ValueError(f"{name} overflowed (NaN or inf) for finite X (largest |X| = {float(X.detach().abs().max()):.3g})"
+                         ": the attention scores X W X^T are beyond the dtype's range; scale X or W down")
+    return value
+
+
+def _check_gradients(name: str, gradients: object) -> tuple[torch.Tensor, ...]:
+    """A tuple (or list) of finite floating tensors of one dtype and device: the parts of a shared gradient."""
+    if not isinstance(gradients, (tuple, list)) or len(gradients) == 0:
+        given = "an empty tuple" if isinstance(gradients, (tuple, list)) else f"a {type(gradients).__name__}"
+        raise ValueError(f"{name} must be a non-empty tuple of tensors such as (dL/dW, dL/dV), got {given}")
+    for index, part in enumerate(gradients):
+        check_finite_tensor(f"{name}[{index}]", part)
+    check_same_kind(**{f"{name}[{index}]": part for index, part in enumerate(gradients)})
+    return tuple(gradients)
 
 
 def _check_model(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.Tensor) -> None:
@@ -24,6 +44,7 @@ def _check_model(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.Ten
     check_finite_tensor("W", W, ndim=2)
     check_finite_tensor("V", V, ndim=2)
     check_finite_tensor("Y", Y)
+    check_same_kind(X=X, W=W, V=V, Y=Y)
     if X.ndim not in (2, 3):
         raise ValueError(f"X must have shape (n, d) or (batch, n, d), got {tuple(X.shape)}")
     d = X.shape[-1]
@@ -42,7 +63,7 @@ def attention_output(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor) -> torch
     """
     _check_model(X, W, V, torch.zeros(*X.shape[:-1], V.shape[-1], dtype=X.dtype, device=X.device))
     attention = torch.softmax(X @ W @ X.transpose(-1, -2), dim=-1)
-    return attention @ X @ V
+    return _finite_output("attention_output", attention @ X @ V, X)
 
 
 def attention_loss(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
@@ -51,7 +72,13 @@ def attention_loss(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.T
     Chapter: gradient leakage in transformer (arXiv 2311.13624).
     """
     _check_model(X, W, V, Y)
-    return 0.5 * (attention_output(X, W, V) - Y).square().sum(dim=(-2, -1))
+    return _finite_output("attention_loss", _loss(X, W, V, Y), X)
+
+
+def _loss(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.Tensor) -> torch.Tensor:
+    # Unchecked: noisy SGD evaluates it every step on inputs checked once, and reports a diverged run by name.
+    attention = torch.softmax(X @ W @ X.transpose(-1, -2), dim=-1)
+    return 0.5 * (attention @ X @ V - Y).square().sum(dim=(-2, -1))
 
 
 def shared_gradients(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor,
@@ -66,7 +93,8 @@ def shared_gradients(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor,
     ``((b, d, d), (b, d, k))``. Chapter: gradient leakage in transformer (arXiv 2311.13624).
     """
     _check_model(X, W, V, Y)
-    return _gradients(X, W, V, Y)
+    grad_W, grad_V = _gradients(X, W, V, Y)
+    return _finite_output("shared_gradients", grad_W, X), _finite_output("shared_gradients", grad_V, X)
 
 
 def _gradients(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -98,6 +126,8 @@ def shared_gradients_reference(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor
 
 def gradient_norm(gradients: tuple[torch.Tensor, ...]) -> torch.Tensor:
     """``||g|| = sqrt(sum_j ||g_j||_F^2)`` over the parts of a shared gradient (a tensor, differentiable)."""
-    if not gradients:
-        raise ValueError("gradients must contain at least one tensor")
-    return torch.sqrt(sum(part.square().sum() for part in gradients))
+    gradients = _check_gradients("gradients", gradients)
+    norm = torch.sqrt(sum(part.square().sum() for part in gradients))
+    if not bool(torch.isfinite(norm)):
+        raise ValueError(f"gradients are too large: their squared norm overflows the dtype, got {float(norm)}")
+    return norm

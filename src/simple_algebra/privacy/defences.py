@@ -16,8 +16,19 @@ from dataclasses import dataclass
 import torch
 
 from ..core.runtime import generator, progress
-from ..core.validation import check_finite_tensor, check_int, check_real
-from .attention_model import _check_model, attention_loss, attention_output, gradient_norm, shared_gradients
+from ..core.validation import (
+    check_allocation,
+    check_choice,
+    check_device,
+    check_finite_tensor,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_steps,
+)
+from .attention_model import _check_gradients, _check_model, _gradients, _loss, attention_output, gradient_norm
 
 CONVENTIONS = ("add_remove", "replace_one")
 
@@ -33,13 +44,13 @@ def clip_and_noise(gradients: tuple[torch.Tensor, ...], clip: float, noise_multi
     is drawn from ``seed`` on the CPU and moved to the gradients' device, so the same seed gives the same noise
     everywhere. Returns parts of the same shapes. Chapter: gradient leakage in transformer (arXiv 2311.13624).
     """
-    if not gradients:
-        raise ValueError("gradients must contain at least one tensor")
-    for index, part in enumerate(gradients):
-        check_finite_tensor(f"gradients[{index}]", part)
+    gradients = _check_gradients("gradients", gradients)
     clip = check_real("clip", clip, 0.0, low_inclusive=False)
     noise_multiplier = check_real("noise_multiplier", noise_multiplier, 0.0)
-    seed = check_int("seed", seed, 0)
+    if not math.isfinite(noise_multiplier * clip):
+        raise ValueError(f"noise_multiplier * clip (the noise's standard deviation) must be finite, got "
+                         f"noise_multiplier={noise_multiplier}, clip={clip}")
+    seed = check_seed("seed", seed)
     norm = float(gradient_norm(gradients))
     factor = min(1.0, clip / norm) if norm > 0 else 1.0
     source = generator(seed)
@@ -51,8 +62,7 @@ def clip_and_noise(gradients: tuple[torch.Tensor, ...], clip: float, noise_multi
 
 
 def _sensitivity_factor(convention: str) -> float:
-    if convention not in CONVENTIONS:
-        raise ValueError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    check_choice("convention", convention, CONVENTIONS)
     # A clipped gradient changes by at most C when one example is added or removed (the other side's gradient is
     # zero), and by at most 2C when one example is replaced by another.
     return 1.0 if convention == "add_remove" else 2.0
@@ -85,7 +95,10 @@ def gaussian_epsilon(noise_multiplier: float, delta: float, convention: str = "a
     delta = check_real("delta", delta, 0.0, 1.0, low_inclusive=False)
     if delta >= 1.0:
         raise ValueError(f"delta must be in (0, 1), got {delta}")
-    return _sensitivity_factor(convention) * math.sqrt(2.0 * math.log(1.25 / delta)) / noise_multiplier
+    epsilon = _sensitivity_factor(convention) * math.sqrt(2.0 * math.log(1.25 / delta)) / noise_multiplier
+    if not math.isfinite(epsilon):
+        raise ValueError(f"noise_multiplier is too small: epsilon overflows, got noise_multiplier={noise_multiplier}")
+    return epsilon
 
 
 def composed_privacy(epsilon: float, delta: float, releases: int, composition: str = "advanced",
@@ -99,15 +112,25 @@ def composed_privacy(epsilon: float, delta: float, releases: int, composition: s
     epsilon = check_real("epsilon", epsilon, 0.0, low_inclusive=False)
     delta = check_real("delta", delta, 0.0, 1.0)
     releases = check_int("releases", releases, 1)
-    if composition not in COMPOSITIONS:
-        raise ValueError(f"composition must be one of {COMPOSITIONS}, got {composition!r}")
+    composition = check_choice("composition", composition, COMPOSITIONS)
     if composition == "basic":
-        return releases * epsilon, min(1.0, releases * delta)
+        return _finite_total(releases * epsilon, epsilon, releases), min(1.0, releases * delta)
     delta_slack = check_real("delta_slack", delta_slack, 0.0, 1.0, low_inclusive=False)
     if delta_slack >= 1.0:
         raise ValueError(f"delta_slack must be in (0, 1), got {delta_slack}")
-    total = math.sqrt(2.0 * releases * math.log(1.0 / delta_slack)) * epsilon + releases * epsilon * math.expm1(epsilon)
-    return total, min(1.0, releases * delta + delta_slack)
+    try:
+        total = (math.sqrt(2.0 * releases * math.log(1.0 / delta_slack)) * epsilon
+                 + releases * epsilon * math.expm1(epsilon))
+    except OverflowError:
+        total = math.inf
+    return _finite_total(total, epsilon, releases), min(1.0, releases * delta + delta_slack)
+
+
+def _finite_total(total: float, epsilon: float, releases: int) -> float:
+    if not math.isfinite(total):
+        raise ValueError(f"the composed epsilon overflows: epsilon or releases is too large, got epsilon={epsilon}, "
+                         f"releases={releases}")
+    return total
 
 
 @dataclass(frozen=True)
@@ -127,8 +150,12 @@ def teacher_task(sequences: int, tokens: int, dim: int, seed: int, label_noise: 
     sequences = check_int("sequences", sequences, 1, 1 << 20)
     tokens = check_int("tokens", tokens, 1, 4096)
     dim = check_int("dim", dim, 1, 4096)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     label_noise = check_real("label_noise", label_noise, 0.0)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
+    check_allocation(f"the task (sequences x tokens x max(tokens, dim) for sequences = {sequences}, tokens = {tokens}, "
+                     f"dim = {dim})", (sequences, tokens, max(tokens, dim)), torch.float64)
     source = generator(seed)
     X = torch.randn(sequences, tokens, dim, generator=source, dtype=torch.float64)
     W = dim ** -0.5 * torch.randn(dim, dim, generator=source, dtype=torch.float64)
@@ -155,31 +182,37 @@ def noisy_sgd(task: RegressionTask, *, noise_multiplier: float, clip: float = 1.
     Starts at ``W = V = 0``. Records the mean loss over the whole task. Every draw comes from ``seed``.
     Chapter: gradient leakage in transformer (arXiv 2311.13624).
     """
+    if not isinstance(task, RegressionTask):
+        raise ValueError(f"task must be a RegressionTask (see teacher_task()), got {type(task).__name__}")
     X, Y = task.X, task.Y
     check_finite_tensor("task.X", X, ndim=3)
     check_finite_tensor("task.Y", Y, ndim=3)
+    check_same_kind(**{"task.X": X, "task.Y": Y})
     noise_multiplier = check_real("noise_multiplier", noise_multiplier, 0.0)
     clip = check_real("clip", clip, 0.0, low_inclusive=False)
+    if not math.isfinite(noise_multiplier * clip):
+        raise ValueError(f"noise_multiplier * clip (the noise's standard deviation) must be finite, got "
+                         f"noise_multiplier={noise_multiplier}, clip={clip}")
     lr = check_real("lr", lr, 0.0, low_inclusive=False)
-    steps = check_int("steps", steps, 1, 1_000_000)
+    steps = check_steps("steps", steps, high=1_000_000)
     batch = check_int("batch", batch, 1, X.shape[0])
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
     d, k = X.shape[-1], Y.shape[-1]
     W = torch.zeros(d, d, dtype=X.dtype, device=X.device)
     V = torch.zeros(d, k, dtype=X.dtype, device=X.device)
     _check_model(X, W, V, Y)
     source = generator(seed)
-    losses = [attention_loss(X, W, V, Y).mean()]
+    losses = [_loss(X, W, V, Y).mean()]
     for _ in progress(range(steps), desc="noisy SGD"):
         chosen = torch.randperm(X.shape[0], generator=source)[:batch].to(X.device)
-        grad_W, grad_V = shared_gradients(X[chosen], W, V, Y[chosen])
+        grad_W, grad_V = _gradients(X[chosen], W, V, Y[chosen])  # checked once above; a diverged run is reported below
         norms = torch.sqrt(grad_W.square().sum(dim=(1, 2)) + grad_V.square().sum(dim=(1, 2)))
         factors = torch.clamp(clip / norms.clamp_min(torch.finfo(X.dtype).tiny), max=1.0)
         noise_W = torch.randn(d, d, generator=source, dtype=torch.float64).to(dtype=X.dtype, device=X.device)
         noise_V = torch.randn(d, k, generator=source, dtype=torch.float64).to(dtype=X.dtype, device=X.device)
         W = W - lr * ((factors[:, None, None] * grad_W).sum(0) + noise_multiplier * clip * noise_W) / batch
         V = V - lr * ((factors[:, None, None] * grad_V).sum(0) + noise_multiplier * clip * noise_V) / batch
-        losses.append(attention_loss(X, W, V, Y).mean())
+        losses.append(_loss(X, W, V, Y).mean())
     losses_tensor = torch.stack(losses)
     if not torch.isfinite(losses_tensor).all():
         raise ValueError("noisy SGD diverged (non-finite loss); use a smaller lr")

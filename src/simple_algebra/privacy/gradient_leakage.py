@@ -24,8 +24,17 @@ import torch
 
 from ..core.metrics import relative_error
 from ..core.runtime import generator
-from ..core.validation import check_finite_tensor, check_int, check_real
-from .attention_model import _check_model, _gradients, gradient_norm, shared_gradients
+from ..core.validation import (
+    check_allocation,
+    check_device,
+    check_float_dtype,
+    check_int,
+    check_real,
+    check_same_kind,
+    check_seed,
+    check_steps,
+)
+from .attention_model import _check_gradients, _check_model, _gradients, gradient_norm, shared_gradients
 from .defences import clip_and_noise
 
 # The attacker's random starts come from their own stream: with the instance's seed they would start at the secret X.
@@ -51,7 +60,9 @@ def random_instance(tokens: int, dim: int, seed: int, *, dtype: torch.dtype = to
     """
     tokens = check_int("tokens", tokens, 1, 4096)
     dim = check_int("dim", dim, 1, 4096)
-    seed = check_int("seed", seed, 0)
+    seed = check_seed("seed", seed)
+    dtype = check_float_dtype("dtype", dtype)
+    device = check_device("device", device) if device is not None else None
     source = generator(seed)
 
     def draw(*shape: int, scale: float = 1.0) -> torch.Tensor:
@@ -71,11 +82,22 @@ def matching_loss(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.Te
     Chapter: gradient leakage in transformer (arXiv 2311.13624).
     """
     _check_model(X, W, V, Y)
+    target = _check_target(target, X)
     grad_W, grad_V = _gradients(X, W, V, Y)
     if grad_W.shape != target[0].shape or grad_V.shape != target[1].shape:
         raise ValueError(f"target gradients must have shapes {tuple(grad_W.shape)} and {tuple(grad_V.shape)}, "
                          f"got {tuple(target[0].shape)} and {tuple(target[1].shape)}")
     return (grad_W - target[0]).square().sum() + (grad_V - target[1]).square().sum()
+
+
+def _check_target(target: object, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The shared gradient an attack matches: a pair of finite tensors, of the model's dtype and device."""
+    if not isinstance(target, (tuple, list)) or len(target) != 2:
+        given = f"{len(target)} parts" if isinstance(target, (tuple, list)) else f"a {type(target).__name__}"
+        raise ValueError(f"target must be the pair (dL/dW, dL/dV), got {given}")
+    target = _check_gradients("target", target)
+    check_same_kind(**{"target[0]": target[0], "the model": like})
+    return target
 
 
 @dataclass(frozen=True)
@@ -103,12 +125,15 @@ def dlg_attack(target: tuple[torch.Tensor, torch.Tensor], W: torch.Tensor, V: to
     the expected energy of the defence's noise).
     ``target``: ``((d, d), (d, k))``; result ``X (tokens, d)``. Chapter: gradient leakage (arXiv 2311.13624).
     """
-    check_finite_tensor("target[0]", target[0], ndim=2)
-    check_finite_tensor("target[1]", target[1], ndim=2)
+    target = _check_target(target, W)
+    for index, part in enumerate(target):
+        if part.ndim != 2:
+            raise ValueError(f"target[{index}] must have 2 dimensions, got shape {tuple(part.shape)}")
     tokens = check_int("tokens", tokens, 1, 4096)
     restarts = check_int("restarts", restarts, 1, 10_000)
     iterations = check_int("iterations", iterations, 1, 100_000)
-    seed = check_int("seed", seed, 0)
+    check_steps("restarts * iterations", restarts * iterations)  # the attack's total number of L-BFGS iterations
+    seed = check_seed("seed", seed)
     init_scale = check_real("init_scale", init_scale, 0.0, low_inclusive=False)
     stop_below = check_real("stop_below", stop_below, 0.0)
     d = W.shape[-1]
@@ -161,10 +186,17 @@ def gradient_jacobian_rank(instance: LeakageInstance, tolerance: float = 1e-9) -
     below ``tolerance`` times the largest count as zero. Chapter: gradient leakage (arXiv 2311.13624).
     """
     tolerance = check_real("tolerance", tolerance, 0.0, 1.0, low_inclusive=False)
+    if not isinstance(instance, LeakageInstance):
+        raise ValueError(f"instance must be a LeakageInstance (see random_instance()), got {type(instance).__name__}")
     X, W, V, Y = instance.X, instance.W, instance.V, instance.Y
     _check_model(X, W, V, Y)
     if X.ndim != 2:
         raise ValueError(f"instance.X must have shape (n, d), got {tuple(X.shape)}")
+    equations = W.numel() + V.numel()
+    # The Jacobian, and the SVD's copy of it; autograd builds it one backward pass per row (equation).
+    check_allocation(f"the (d^2 + d k) x (n d) Jacobian for n = {X.shape[0]}, d = {X.shape[1]}, k = {V.shape[1]}",
+                     (3 * equations, X.numel()), X.dtype, X.device)
+    check_steps("d^2 + d k (the Jacobian's rows, one backward pass each)", equations, high=100_000)
 
     def flat(points: torch.Tensor) -> torch.Tensor:
         return torch.cat([part.reshape(-1) for part in _gradients(points, W, V, Y)])
@@ -196,8 +228,11 @@ def leakage_trial(tokens: int, dim: int, seed: int, noise_multiplier: float = 0.
     at ``sigma = 0`` the level is ``1e-20 ||g||^2``. The error is
     ``||X^ - X||_F / ||X||_F``. Chapter: gradient leakage in transformer (arXiv 2311.13624).
     """
-    instance = random_instance(tokens, dim, seed)
     noise_multiplier = check_real("noise_multiplier", noise_multiplier, 0.0)
+    restarts = check_int("restarts", restarts, 1, 10_000)
+    iterations = check_int("iterations", iterations, 1, 100_000)
+    check_steps("restarts * iterations", restarts * iterations)
+    instance = random_instance(tokens, dim, seed)
     exact = shared_gradients(instance.X, instance.W, instance.V, instance.Y)
     clip = float(gradient_norm(exact))
     if clip == 0:
