@@ -28,8 +28,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import matplotlib.pyplot as plt
-from matplotlib.figure import Figure
 import torch
+from matplotlib.figure import Figure
 from PIL import Image
 
 from .runtime import progress
