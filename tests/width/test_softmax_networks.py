@@ -72,9 +72,45 @@ def test_step_size_puts_the_top_mode_at_one():
     assert sn.gradient_descent_step_size(kernel, n=8) == pytest.approx(2.0)
 
 
-def test_learn_score_beats_the_untrained_network():
+def test_learn_score_beats_the_untrained_network_and_tracks_its_kernel_limit():
     mixture = gm.gaussian_mixture([0.4, 0.6], [-2.0, 1.5], 0.25)
     fit = sn.learn_score(mixture, 0.5, n=32, width=256, steps=100, seed=0, test_samples=500)
     assert fit.relative_error < 0.5 * fit.initial_relative_error
+    assert fit.relative_error < 0.5  # the zero predictor has relative error 1
+    assert 0.75 < fit.relative_error / fit.kernel_relative_error < 1.25  # the limit of the same training
     assert fit(torch.zeros(3, 1, dtype=torch.float64)).shape == (3,)
     assert math.isfinite(fit.relative_error)
+
+
+@pytest.mark.parametrize("activation", sn.ACTIVATIONS)
+def test_limiting_kernel_is_the_wide_empirical_kernel(activation):
+    # Monte-Carlo over m neurons: the relative error falls as m^{-1/2} (about 0.02-0.04 at m = 65536, 0.06-0.13
+    # at 4096, over seeds 0-2); the softmax limit is the exp limit over e on the sphere, an error of 1.7 if swapped.
+    x, _ = sn.sphere_regression(6, 4, seed=2)
+    limit = sn.limiting_kernel(activation, x)
+    errors = {m: float((empirical_ntk(sn.TwoLayerNetwork(4, m, activation, seed=0), x) - limit).norm() / limit.norm())
+              for m in (4096, 65536)}
+    assert errors[65536] < 0.06
+    assert errors[4096] > 2 * errors[65536]  # the gap is Monte-Carlo noise, not a bias
+    torch.testing.assert_close(sn.limiting_kernel("exp", x), math.e * sn.limiting_kernel("softmax", x))
+
+
+def test_limiting_kernel_with_an_init_scale_and_off_the_sphere():
+    x = 0.7 * torch.randn(5, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    for activation in ("softmax", "exp"):
+        net = sn.TwoLayerNetwork(3, 65536, activation, seed=1, init_scale=0.6)
+        limit = sn.limiting_kernel(activation, x, init_scale=0.6)
+        assert float((empirical_ntk(net, x) - limit).norm() / limit.norm()) < 0.06
+
+
+def test_train_network_records_the_function_on_probe_points():
+    runs = sn.width_sweep([256], ["softmax"], seeds=[0], n=8, input_dim=4, steps=20, probes=5, output_steps=(3,))
+    run = runs[0]
+    assert run.output_steps == [0, 3, 20] and [tuple(o.shape) for o in run.outputs] == [(13,)] * 3
+    assert run.cross_initial.shape == (13, 8) and run.probe.shape == (13, 4)
+    network = sn.TwoLayerNetwork(4, 256, "softmax", seed=sn.NETWORK_SEED_OFFSET)
+    x, y = sn.sphere_regression(8, 4, seed=0)
+    torch.testing.assert_close(run.probe[5:], x)
+    assert float((run.outputs[-1][5:] - y).norm()) < float((run.outputs[0][5:] - y).norm())
+    torch.testing.assert_close(run.cross_initial, empirical_ntk(network, run.probe, x))
+    torch.testing.assert_close(run.outputs[0], network(run.probe).detach())

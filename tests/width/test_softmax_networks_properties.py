@@ -128,6 +128,7 @@ def test_score_learning_is_reproducible_and_its_errors_are_relative_errors(seed,
                                torch.tensor([0.1, 0.1], dtype=torch.float64))
     fit = sn.learn_score(mixture, t, n=8, width=8, steps=2, seed=seed, test_samples=32)
     assert math.isfinite(fit.relative_error) and math.isfinite(fit.initial_relative_error) and fit.relative_error >= 0
+    assert math.isfinite(fit.kernel_relative_error) and fit.kernel_relative_error >= 0
     assert fit(fit.train_x).shape == (8,) and finite(fit(fit.train_x))
     again = sn.learn_score(mixture, t, n=8, width=8, steps=2, seed=seed, test_samples=32)
     assert again.relative_error == fit.relative_error and torch.equal(again.train_x, fit.train_x)
@@ -135,3 +136,24 @@ def test_score_learning_is_reproducible_and_its_errors_are_relative_errors(seed,
     refuses(sn.learn_score, mixture, t, steps=10**12, argument="steps", shows=str(10**12))
     refuses(sn.learn_score, mixture, t, test_samples=10**12, argument="test samples", shows="GiB")
     refuses(sn.learn_score, mixture, t, width=0, argument="width", shows="0")
+
+
+@covers(sn.limiting_kernel)
+@given(st.sampled_from(sn.ACTIVATIONS), st.integers(1, 6), st.integers(1, 4), seeds, st.floats(0.2, 1.5),
+       bad_tensors(3, 4))
+def test_limiting_kernels_are_symmetric_psd_and_related_by_the_normaliser(activation, n, d, seed, scale, bad):
+    x = torch.randn(n, d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x = x / x.norm(dim=1, keepdim=True).clamp_min(1e-6)
+    kernel = sn.limiting_kernel(activation, x, init_scale=scale)
+    torch.testing.assert_close(kernel, kernel.T)
+    assert float(torch.linalg.eigvalsh(kernel).min()) > -1e-9 * max(1.0, float(kernel.abs().max()))
+    torch.testing.assert_close(sn.limiting_kernel(activation, x[:1], x, init_scale=scale), kernel[:1])
+    # On the unit sphere the exp kernel is the softmax kernel times e^{s^2}; ReLU's diagonal is |x|^2 / 2.
+    torch.testing.assert_close(sn.limiting_kernel("exp", x, init_scale=scale),
+                               math.exp(scale**2) * sn.limiting_kernel("softmax", x, init_scale=scale))
+    torch.testing.assert_close(sn.limiting_kernel("relu", x).diagonal(), torch.full((n,), 0.5, dtype=torch.float64))
+    refuses(sn.limiting_kernel, "tanh", x, argument="activation", shows="tanh")
+    refuses(sn.limiting_kernel, activation, bad, argument="x1")
+    refuses(sn.limiting_kernel, activation, x, torch.zeros(2, d + 1, dtype=torch.float64), argument="x1",
+            shows=str(d + 1))
+    refuses(sn.limiting_kernel, activation, x, init_scale=0.0, argument="init_scale", shows="0")

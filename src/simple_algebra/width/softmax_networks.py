@@ -5,13 +5,9 @@ fixed. For the softmax activation the ``m`` neurons are normalised against each 
 
     S(x) = softmax(W^T x)  (over the m neurons),   F(W, x) = sqrt(m) <a, S(x)>,
 
-and the gradient of one neuron is ``dF/dw_r = kappa S_r (a_r - <a, S>) x``. The normalisation is what makes
-the tangent kernel of the softmax network move little during training (the paper's perturbation property).
-
-The scale ``kappa`` is the book's convention, chosen so that every activation gives ``F = O(1)`` and an
-``O(1)`` tangent kernel at initialisation (``W`` has standard normal entries, inputs have norm about 1):
-``kappa = sqrt(m)`` for softmax (each ``S_r`` is about ``1/m``), and ``kappa = 1/sqrt(m)`` for exp and ReLU
-(each neuron is ``O(1)``).
+and the gradient of one neuron is ``dF/dw_r = kappa S_r (a_r - <a, S>) x``. The scale ``kappa`` is the book's
+convention, so that ``F = O(1)`` and an ``O(1)`` tangent kernel at initialisation (``W`` standard normal, inputs of
+norm about 1): ``kappa = sqrt(m)`` for softmax (each ``S_r`` is about ``1/m``), ``1/sqrt(m)`` for exp and ReLU.
 
 Chapter: The frontiers of softmax (Gu, Li, Liang, Shi, Song; arXiv 2405.03251).
 """
@@ -42,7 +38,7 @@ from ..core.validation import (
     check_shape,
     check_steps,
 )
-from .kernels import eigenvalues, empirical_ntk, train_recording_kernel
+from .kernels import eigenvalues, empirical_ntk, kernel_gradient_descent, train_recording_kernel
 
 ACTIVATIONS = ("softmax", "exp", "relu")
 MAX_WIDTH = 1 << 20
@@ -62,6 +58,30 @@ def _check_activation(activation: str) -> str:
     return activation
 
 
+def limiting_kernel(activation: str, x1: torch.Tensor, x2: torch.Tensor | None = None,
+                    init_scale: float = 1.0) -> torch.Tensor:
+    """The infinite-width NTK ``H(x, x') = lim_m H_m(x, x')`` of :class:`TwoLayerNetwork`, in closed form.
+
+    With ``w ~ N(0, s^2 I)`` (``s = init_scale``) and ``u = <x, x'>``: exp gives ``E e^{<w, x + x'>} u =
+    e^{s^2 |x + x'|^2 / 2} u``; softmax, whose normaliser concentrates at ``m e^{s^2 |x|^2 / 2}``, gives
+    ``e^{s^2 u} u`` (the exp kernel divided by ``e^{s^2 (|x|^2 + |x'|^2) / 2}``: ``/ e`` on the unit sphere);
+    ReLU gives the arc-cosine kernel ``u (pi - theta) / (2 pi)``. Shapes: ``(n, d), (k, d) -> (n, k)``.
+    Chapter: The frontiers of softmax (arXiv 2405.03251).
+    """
+    activation = _check_activation(activation)
+    scale = check_real("init_scale", init_scale, 0.0, low_inclusive=False) ** 2
+    x2 = x1 if x2 is None else check_finite_tensor("x2", x2, ndim=2)
+    check_shape("x1", check_finite_tensor("x1", x1, ndim=2), (None, x2.shape[1]))
+    check_same_kind(x1=x1, x2=x2)
+    inner = x1 @ x2.T
+    if activation == "relu":
+        norms = (x1.norm(dim=1)[:, None] * x2.norm(dim=1)[None, :]).clamp_min(torch.finfo(inner.dtype).tiny)
+        return inner * (math.pi - torch.arccos((inner / norms).clamp(-1, 1))) / (2 * math.pi)
+    if activation == "softmax":
+        return torch.exp(scale * inner) * inner
+    return torch.exp(scale * ((x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] + 2 * inner) / 2) * inner
+
+
 def hidden_activation(preactivation: torch.Tensor, activation: str) -> torch.Tensor:
     """``act(u)`` over the last axis (the ``m`` neurons): softmax (max-subtracted), exp or ReLU.
 
@@ -69,9 +89,6 @@ def hidden_activation(preactivation: torch.Tensor, activation: str) -> torch.Ten
     overflows the dtype instead of returning ``inf`` / NaN. Shapes: ``(..., m) -> (..., m)``.
     """
     activation = _check_activation(activation)
-    if not isinstance(preactivation, torch.Tensor) or not preactivation.is_floating_point():
-        got = f"dtype {preactivation.dtype}" if isinstance(preactivation, torch.Tensor) else type(preactivation).__name__
-        raise ValueError(f"preactivation must be a real floating-point tensor, got {got}")
     check_finite_tensor("preactivation", preactivation)
     if activation == "softmax":
         return torch.softmax(preactivation, dim=-1)
@@ -117,13 +134,8 @@ class TwoLayerNetwork(nn.Module):
         self.register_buffer("signs", signs.to(device))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            got = f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__
-            raise ValueError(f"x must be a real floating-point tensor, got {got}")
-        if x.ndim != 2 or x.shape[1] != self.input_dim:
-            raise ValueError(f"x must have shape (n, {self.input_dim}), got {tuple(x.shape)}")
+        check_shape("x", x, (None, self.input_dim))
         check_same_kind(x=x, weight=self.weight)
-        check_finite_tensor("x", x)
         check_finite_tensor("weight", self.weight)
         return self.kappa * hidden_activation(x @ self.weight, self.activation) @ self.signs
 
@@ -158,8 +170,7 @@ def sphere_regression(n: int, input_dim: int, seed: int = 0, frequency: float = 
     which every kernel of the chapter can fit. Returns ``x (n, d)``, ``y (n,)``.
     Chapter: The frontiers of softmax (arXiv 2405.03251).
     """
-    n = check_int("n", n, 1)
-    input_dim = check_int("input_dim", input_dim, 1)
+    n, input_dim = check_int("n", n, 1), check_int("input_dim", input_dim, 1)
     frequency = check_real("frequency", frequency, 0.0)
     seed, dtype = check_seed("seed", seed), check_float_dtype("dtype", dtype)
     device = check_device("device", device) if device is not None else None
@@ -200,36 +211,48 @@ class WidthRun:
     losses: list[float] = field(default_factory=list)
     spectrum_initial: torch.Tensor | None = None
     spectrum_final: torch.Tensor | None = None
+    probe: torch.Tensor | None = None  # with probes: [probe; x], H_0([probe; x], x), outputs there (steps 0, .., T)
+    cross_initial: torch.Tensor | None = None
+    output_steps: list[int] = field(default_factory=list)
+    outputs: list[torch.Tensor] = field(default_factory=list)
 
 
 def train_network(activation: str, width: int, x: torch.Tensor, y: torch.Tensor, steps: int, seed: int = 0,
-                  lr_factor: float = 1.0, init_scale: float = 1.0) -> tuple[TwoLayerNetwork, WidthRun]:
+                  lr_factor: float = 1.0, init_scale: float = 1.0, probe: torch.Tensor | None = None,
+                  output_steps: tuple[int, ...] = ()) -> tuple[TwoLayerNetwork, WidthRun]:
     """Train one :class:`TwoLayerNetwork` by full-batch GD with ``lr = lr_factor * n / lambda_max(H_0)``.
 
     Returns the trained network and a :class:`WidthRun` with the relative NTK movement
     ``||H_T - H_0||_F / ||H_0||_F``, ``lambda_min(H_0)``, ``lambda_max(H_0)``, the loss at every step and the
-    eigenvalues (descending) of ``H_0`` and ``H_T``.
+    eigenvalues (descending) of ``H_0`` and ``H_T``. With ``probe`` (k, d) it keeps ``run.probe = [probe; x]``,
+    ``H_0([probe; x], x)`` and the outputs on ``[probe; x]`` at steps 0, ``output_steps`` and ``steps``.
     """
-    check_finite_tensor("x", x, ndim=2)
-    check_shape("y", y, (x.shape[0],))
-    check_same_kind(x=x, y=y)
+    check_same_kind(x=check_finite_tensor("x", x, ndim=2), y=check_shape("y", y, (x.shape[0],)))
     steps = check_steps("steps", steps, 0)
     network = TwoLayerNetwork(x.shape[1], width, activation, seed=seed, init_scale=init_scale,
                               dtype=x.dtype, device=x.device)
     initial = empirical_ntk(network, x)
     lr = gradient_descent_step_size(initial, x.shape[0], lr_factor)
-    record = train_recording_kernel(network, x, y, steps, lr)
+    probe = None if probe is None else torch.cat([check_shape("probe", probe, (None, x.shape[1])), x])
+    cross = None if probe is None else empirical_ntk(network, probe, x)
+    record = train_recording_kernel(network, x, y, steps, lr, probe=probe, output_steps=output_steps,
+                                    kernel=lambda net, _: empirical_ntk(net, x))  # the kernel stays on x
     spectrum = eigenvalues(initial)
     run = WidthRun(activation, width, seed, lr, record.movement, float(spectrum[0]), float(spectrum[-1]),
                    record.losses, spectrum.flip(0).cpu(), eigenvalues(record.kernels[-1]).flip(0).cpu())
+    if probe is not None:
+        run.probe, run.cross_initial, run.output_steps, run.outputs = probe, cross, record.output_steps, record.outputs
     return network, run
 
 
 def width_sweep(widths: Sequence[int], activations: Sequence[str] = ACTIVATIONS, seeds: Sequence[int] = (0,),
                 n: int = 32, input_dim: int = 8, steps: int = 500, lr_factor: float = 1.0,
                 init_scale: float = 1.0, dtype: torch.dtype = torch.float64,
-                device: torch.device | str | None = None) -> list[WidthRun]:
+                device: torch.device | str | None = None, probes: int = 0,
+                output_steps: tuple[int, ...] = ()) -> list[WidthRun]:
     """Train every (activation, width, seed) on :func:`sphere_regression`; one :class:`WidthRun` each.
+
+    ``probes > 0`` records the function on that many fresh points of the sphere (``run.probe``).
 
     The data depend on the seed only, so all activations and widths of one seed fit the same task.
     Chapter: The frontiers of softmax (arXiv 2405.03251).
@@ -238,30 +261,31 @@ def width_sweep(widths: Sequence[int], activations: Sequence[str] = ACTIVATIONS,
     n, input_dim = check_int("n", n, 1), check_int("input_dim", input_dim, 1)
     lists = {}
     for name, values in (("widths", widths), ("activations", activations), ("seeds", seeds)):
-        if isinstance(values, str):
-            raise ValueError(f"{name} must be a sequence, got the string {values!r} (write [{values!r}])")
         try:
-            lists[name] = list(values)
+            lists[name] = list(values) if not isinstance(values, str) else None
         except TypeError as error:
             raise ValueError(f"{name} must be a sequence, got {values!r}") from error
         if not lists[name]:
-            raise ValueError(f"{name} must not be empty, got {values!r}")
+            raise ValueError(f"{name} must be a non-empty sequence (write [{values!r}] for one), got {values!r}")
     widths, activations, seeds = lists["widths"], lists["activations"], lists["seeds"]
     for activation in activations:
         _check_activation(activation)
     for width in widths:
         check_int("widths", width, 1, MAX_WIDTH)
     for seed in seeds:
-        # The network's stream is seed + NETWORK_SEED_OFFSET, which must stay a valid seed too.
-        check_int("seeds", seed, 0, MAX_SEED - NETWORK_SEED_OFFSET)
+        # The network's stream is seed + NETWORK_SEED_OFFSET (probes: + 2 offsets), which must stay a valid seed too.
+        check_int("seeds", seed, 0, MAX_SEED - 2 * NETWORK_SEED_OFFSET)
     runs = []
     jobs = [(seed, activation, width) for seed in seeds for activation in activations for width in widths]
     with one_thread():
         for seed, activation, width in progress(jobs, desc="width sweep"):
             x, y = sphere_regression(n, input_dim, seed=seed, dtype=dtype, device=device)
             # The network gets its own stream (seed + NETWORK_SEED_OFFSET) so W is independent of the data.
+            probe = sphere_regression(probes, input_dim, seed + 2 * NETWORK_SEED_OFFSET, dtype=dtype,
+                                      device=device)[0] if probes else None
             _, run = train_network(activation, width, x, y, steps, seed=seed + NETWORK_SEED_OFFSET,
-                                   lr_factor=lr_factor, init_scale=init_scale)
+                                   lr_factor=lr_factor, init_scale=init_scale, probe=probe,
+                                   output_steps=output_steps)
             run.seed = seed
             runs.append(run)
     return runs
@@ -325,6 +349,7 @@ class ScoreFit:
     run: WidthRun
     relative_error: float
     initial_relative_error: float
+    kernel_relative_error: float = math.nan  # limit-kernel GD from 0: the same steps, lr = lr_factor n / lambda_max
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The learned score at ``x (n, 1)`` -> ``(n,)``."""
@@ -338,8 +363,9 @@ def learn_score(mixture, t: float, n: int = 64, width: int = 1024, steps: int = 
 
     ``mixture`` is a 1-D :class:`~simple_algebra.diffusion.gaussian_mixture.GaussianMixture` at time 0; ``n`` training
     inputs are drawn from ``p_t`` (its OU diffusion at time ``t``) with targets ``s_t(x_i)``; the network sees
-    :func:`circle_features`. The error is :func:`relative_score_error` on ``test_samples`` fresh draws of
-    ``p_t``, for the trained and the untrained network. Chapter: The frontiers of softmax (arXiv 2405.03251).
+    :func:`circle_features`. The relative error on ``test_samples`` fresh draws of ``p_t`` is kept for the trained
+    and the untrained network and for kernel gradient descent from zero with :func:`limiting_kernel` (the network's
+    infinite-width limit without its random ``f_0``: the same steps and step rule). Chapter: The frontiers of softmax (arXiv 2405.03251).
     """
     from ..diffusion.gaussian_mixture import GaussianMixture
 
@@ -351,21 +377,24 @@ def learn_score(mixture, t: float, n: int = 64, width: int = 1024, steps: int = 
     n, width = check_int("n", n, 1), check_int("width", width, 1, MAX_WIDTH)
     steps, seed = check_steps("steps", steps, 0), check_int("seed", seed, 0, MAX_SEED - NETWORK_SEED_OFFSET)
     scale = check_real("scale", scale, 0.0, low_inclusive=False)
-    check_allocation(f"the {test_samples} test samples", (check_int("test_samples", test_samples, 1), 1))
-    diffused = mixture.at_time(t)
-    draw = generator(seed)
-    train_x = diffused.sample(n, draw)
-    test_x = diffused.sample(check_int("test_samples", test_samples, 1), draw)
+    test_samples = check_int("test_samples", test_samples, 1)
+    check_allocation(f"the {test_samples} test samples", (test_samples, 1))
+    diffused, draw = mixture.at_time(t), generator(seed)
+    train_x, test_x = diffused.sample(n, draw), diffused.sample(test_samples, draw)
     train_score, test_score = diffused.score(train_x)[:, 0], diffused.score(test_x)[:, 0]
-    features = circle_features(train_x, scale)
+    features, test_features = circle_features(train_x, scale), circle_features(test_x, scale)
     untrained = TwoLayerNetwork(3, width, "softmax", seed=seed + NETWORK_SEED_OFFSET, dtype=features.dtype,
                                 device=features.device)
     with torch.no_grad():
-        initial_error = relative_error(untrained(circle_features(test_x, scale)), test_score)
+        initial_error = relative_error(untrained(test_features), test_score)
+    limit = limiting_kernel("softmax", features)
+    regression = kernel_gradient_descent(limit, train_score, gradient_descent_step_size(limit, n, lr_factor), steps,
+                                         cross=limiting_kernel("softmax", test_features, features))
     with one_thread():
         network, run = train_network("softmax", width, features, train_score, steps,
                                      seed=seed + NETWORK_SEED_OFFSET, lr_factor=lr_factor)
     run.seed = seed
-    fit = ScoreFit(network, scale, train_x, train_score, run, 0.0, initial_error)
+    fit = ScoreFit(network, scale, train_x, train_score, run, 0.0, initial_error,
+                   relative_error(regression, test_score))
     fit.relative_error = relative_error(fit(test_x), test_score)
     return fit
