@@ -101,3 +101,56 @@ def test_value_errors():
         ks.query_cost_model(100, 2, 0.0)
     with pytest.raises(ValueError, match="non-negative"):
         ks.sample_kronecker_pairs(torch.tensor([-1.0, 2.0]), torch.ones(2), 5)
+
+
+def whitened_rows(A1, A2):
+    """The rows of the materialised product, whitened by the exact Gram matrix: u_r with ||u_r||^2 = sigma_r."""
+    A = torch.kron(A1, A2)
+    values, vectors = torch.linalg.eigh(A.T @ A)
+    return A @ (vectors / values.sqrt())
+
+
+@pytest.mark.parametrize("samples", [1, 7])
+@pytest.mark.parametrize("scheme", ["leverage", "uniform"])
+def test_expected_frobenius_error_equals_the_enumerated_second_moment(scheme, samples):
+    A1, A2 = factors(5, 4, 2, 2)
+    U = whitened_rows(A1, A2)
+    sigma = (U * U).sum(dim=1)
+    p = sigma / sigma.sum() if scheme == "leverage" else torch.full_like(sigma, 1 / sigma.shape[0])
+    eye = torch.eye(4, dtype=torch.float64)
+    one_draw = sum(float(p[r]) * float((torch.outer(U[r], U[r]) / p[r] - eye).square().sum()) for r in range(20))
+    assert math.isclose(ks.expected_frobenius_error(A1, A2, samples, scheme), one_draw / samples, rel_tol=1e-9)
+
+
+def test_expected_frobenius_error_of_two_sketches_equals_the_enumerated_second_moment():
+    A1, A2 = factors(5, 4, 2, 3)
+    moments = []
+    for factor in (A1, A2):  # one leverage-sampled row per factor (s = 1, so ceil(sqrt(s)) = 1)
+        values, vectors = torch.linalg.eigh(factor.T @ factor)
+        U = factor @ (vectors / values.sqrt())
+        sigma = (U * U).sum(dim=1)
+        moments.append((U, sigma / sigma.sum()))
+    (U1, p1), (U2, p2) = moments
+    eye = torch.eye(6, dtype=torch.float64)
+    exact = sum(float(p1[i] * p2[j]) * float((torch.kron(torch.outer(U1[i], U1[i]) / p1[i],
+                                                         torch.outer(U2[j], U2[j]) / p2[j]) - eye).square().sum())
+                for i in range(5) for j in range(4))
+    assert math.isclose(ks.expected_frobenius_error(A1, A2, 1, "sketches"), exact, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("scheme, tail", [("leverage", 1.5), ("sketches", 1.5), ("uniform", math.inf)])
+def test_measured_frobenius_error_averages_to_the_expected_value(scheme, tail):
+    A1, A2 = ks.coherent_factor(60, 3, tail, seed=0), ks.coherent_factor(50, 2, tail, seed=1)
+    with sa.one_thread():
+        measured = torch.tensor([ks.kronecker_error_norms(A1, A2, 40, scheme, seed)[1] for seed in range(400)])
+    expected = ks.expected_frobenius_error(A1, A2, 40, scheme)
+    standard_error = float(measured.std()) / math.sqrt(400)
+    assert abs(float(measured.mean()) - expected) < 4 * standard_error
+
+
+def test_leverage_spectral_error_sits_at_the_marchenko_pastur_edge():
+    assert math.isclose(ks.marchenko_pastur_edge(36, 10_000), 2 * 0.06 + 0.0036)
+    A1, A2 = ks.coherent_factor(300, 4, math.inf, seed=0), ks.coherent_factor(300, 4, math.inf, seed=1)
+    with sa.one_thread():
+        errors = sorted(ks.kronecker_error_norms(A1, A2, 2000, "leverage", seed)[0] for seed in range(15))
+    assert abs(errors[7] / ks.marchenko_pastur_edge(16, 2000) - 1) < 2 * 16 ** (-2 / 3)

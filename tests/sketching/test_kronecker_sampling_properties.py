@@ -125,3 +125,25 @@ def test_query_models_cross_at_the_stated_n(n, d, eps, constant, bad):
     refuses(ks.query_cost_model, n, d, value, argument="eps", shows=shown)
     refuses(ks.quantum_crossover, d, eps, value, argument="constant", shows=shown)
     refuses(ks.quantum_crossover, 0.5, eps, argument="d", shows="0.5")
+
+
+@covers(ks.kronecker_error_norms, ks.expected_frobenius_error, ks.marchenko_pastur_edge)
+@given(tensors(6, 2), tensors(5, 2), st.sampled_from(ks.SCHEMES), st.integers(1, 60), seeds, bad_tensors(6, 2))
+def test_error_norms_bound_each_other_and_the_leverage_moment_is_the_smallest(A1, A2, scheme, samples, seed, bad):
+    spectral, frobenius = ks.kronecker_error_norms(A1, A2, samples, scheme, seed)
+    assert math.isclose(spectral, ks.kronecker_spectral_error(A1, A2, samples, scheme, seed), rel_tol=1e-9,
+                        abs_tol=1e-12)
+    assert spectral**2 * (1 - 1e-9) <= frobenius + 1e-12 <= 4 * spectral**2 * (1 + 1e-9) + 2e-12
+    expected = {name: ks.expected_frobenius_error(A1, A2, samples, name) for name in ks.SCHEMES}
+    assert math.isclose(expected["leverage"], 12 / samples)  # (D^2 - D) / s with D = 4, whatever the data
+    # sum sigma^2 / p >= (sum sigma)^2 = D^2 for every p (Cauchy-Schwarz): leverage sampling minimises the moment
+    assert all(value >= expected["leverage"] * (1 - 1e-9) for value in expected.values())
+    edge = ks.marchenko_pastur_edge(4, samples)
+    assert edge > ks.marchenko_pastur_edge(4, samples + 1) > 0
+    tensor, shown = bad
+    refuses(ks.kronecker_error_norms, tensor, A2, samples, argument="A1", shows=shown)
+    refuses(ks.kronecker_error_norms, A1, A2, 0, scheme, argument="samples", shows="0")
+    refuses(ks.expected_frobenius_error, A1, A2, samples, "grover", argument="scheme", shows="'grover'")
+    refuses(ks.expected_frobenius_error, A1, tensor, samples, argument="A2", shows=shown)
+    refuses(ks.marchenko_pastur_edge, 4, 0, argument="samples", shows="0")
+    refuses(ks.marchenko_pastur_edge, 2.5, samples, argument="dimension", shows="2.5")

@@ -3,6 +3,7 @@ import math
 import pytest
 import torch
 
+import simple_algebra as sa
 from simple_algebra.sketching import sketched_regression as sr
 from simple_algebra.sketching.leverage_scores import leverage_scores, sample_rows
 
@@ -118,3 +119,22 @@ def test_bad_inputs(problem):
         sr.quantum_claimed_cost(100, 4, 0.0)
     with pytest.raises(ValueError, match="zero"):
         sr.excess_residual(A, A[:, 0], torch.eye(8, dtype=A.dtype)[0], torch.eye(8, dtype=A.dtype)[0])
+
+
+
+def test_mean_squared_excess_of_leverage_sampling_is_d_over_s():
+    """First order, E ||A x~ - b||^2 / ||A x* - b||^2 - 1 = (1/s) sum_i sigma_i r_i^2 / (p_i ||r||^2) = d/s for
+    leverage sampling (p_i = sigma_i / d); the neglected second-order term is of relative size d/s."""
+    n, d, s, seeds = 2048, 8, 256, 200
+    A, b = sr.coherent_regression(n, d, kappa=10.0, seed=2)
+    x_star, p = sr.least_squares(A, b), sr.sampling_probabilities(A, "exact")
+    with sa.one_thread():
+        squared = torch.tensor([(1 + sr.excess_residual(A, b, sr.sketch_and_solve(A, b, s, p, seed=k), x_star)) ** 2
+                                - 1 for k in range(seeds)])
+    standard_error = float(squared.std()) / math.sqrt(seeds)
+    assert abs(float(squared.mean()) - d / s) < 4 * standard_error + (d / s) ** 2
+    mixed = 0.5 * p + 0.5 / n  # a different (valid) sampler has a different constant: the check can fail
+    with sa.one_thread():
+        squared = torch.tensor([(1 + sr.excess_residual(A, b, sr.sketch_and_solve(A, b, s, mixed, seed=k), x_star))
+                                ** 2 - 1 for k in range(seeds)])
+    assert abs(float(squared.mean()) - d / s) > 4 * float(squared.std()) / math.sqrt(seeds) + (d / s) ** 2

@@ -167,6 +167,62 @@ def kronecker_spectral_error(A1: torch.Tensor, A2: torch.Tensor, samples: int, s
     return spectral_error(H, sampled_kronecker_gram(A1, A2, samples, scheme, seed))
 
 
+def kronecker_error_norms(A1: torch.Tensor, A2: torch.Tensor, samples: int, scheme: str = "leverage",
+                          seed: int = 0) -> tuple[float, float]:
+    """``(||E||_2, ||E||_F^2)`` for the whitened error ``E = H^{-1/2} H~ H^{-1/2} - I`` of
+    :func:`sampled_kronecker_gram`: the spectral error of :func:`kronecker_spectral_error` and the squared Frobenius
+    norm, whose expectation :func:`expected_frobenius_error` gives exactly. Both norms are invariant to which square
+    root of ``H`` whitens. Chapter: Kronecker spectral approximation (Gao, Song, Zhang; arXiv 2402.07027)."""
+    _check_factors(A1, A2)
+    H = kronecker_gram(A1.to(torch.float64), A2.to(torch.float64))
+    estimate = sampled_kronecker_gram(A1, A2, samples, scheme, seed)
+    values, vectors = torch.linalg.eigh(H)
+    if values.min() <= 0:
+        raise ValueError(f"A1 (x) A2 must have full column rank, got Gram eigenvalue {float(values.min()):.3g}")
+    root = vectors / values.sqrt()
+    error = root.T @ estimate @ root - torch.eye(H.shape[0], dtype=torch.float64, device=H.device)
+    return float(torch.linalg.matrix_norm(error, ord=2)), float(error.square().sum())
+
+
+def expected_frobenius_error(A1: torch.Tensor, A2: torch.Tensor, samples: int, scheme: str = "leverage") -> float:
+    """The exact ``E ||H^{-1/2} H~ H^{-1/2} - I||_F^2`` of :func:`sampled_kronecker_gram`, from the factors' scores.
+
+    One pair drawn with probability ``p_ij = p1_i p2_j`` gives ``X = u u^T / p_ij`` (``u`` the whitened row, ``||u||^2
+    = sigma_i sigma_j``), so ``E ||X - I||_F^2 = sum sigma_ij^2 / p_ij - D`` with ``D = d1 d2``; the mean of ``s``
+    independent pairs divides it by ``s``, and the sum factors:
+
+    - ``"leverage"`` (``p = sigma / D``): ``(D^2 - D) / s``, whatever the data;
+    - ``"uniform"`` (``p = 1 / (n1 n2)``): ``(n1 n2 sum_i sigma_i(A1)^2 sum_j sigma_j(A2)^2 - D) / s``, large on
+      coherent rows (and carried by rare draws of the heavy rows, so a few seeds rarely reach it);
+    - ``"sketches"`` (``m = ceil(sqrt s)`` rows per factor): ``(I + E1) (x) (I + E2) - I`` with independent
+      zero-mean ``E_k``, ``E ||E_k||_F^2 = (d_k^2 - d_k) / m``, gives ``d2 e1 + d1 e2 + e1 e2``.
+    """
+    _check_factors(A1, A2)
+    samples = check_int("samples", samples, 1)
+    check_choice("scheme", scheme, SCHEMES)
+    (n1, d1), (n2, d2) = A1.shape, A2.shape
+    if scheme == "sketches":
+        per_factor = math.isqrt(samples - 1) + 1
+        e1, e2 = (d1 * d1 - d1) / per_factor, (d2 * d2 - d2) / per_factor
+        return d2 * e1 + d1 * e2 + e1 * e2
+    if scheme == "leverage":
+        return ((d1 * d2) ** 2 - d1 * d2) / samples
+    s1, s2 = leverage_scores(A1.to(torch.float64)), leverage_scores(A2.to(torch.float64))
+    return (n1 * n2 * float(s1.square().sum()) * float(s2.square().sum()) - d1 * d2) / samples
+
+
+def marchenko_pastur_edge(dimension: int, samples: int) -> float:
+    """``2 sqrt(D/s) + D/s``: the Marchenko-Pastur prediction of ``||H^{-1/2} H~ H^{-1/2} - I||_2`` for ``s`` rows
+    drawn by leverage scores in dimension ``D``. Leverage sampling makes each whitened term ``D v v^T`` with ``||v|| =
+    1`` and ``E v v^T = I / D``, the normalised sample covariance whose largest eigenvalue tends to ``(1 +
+    sqrt(D/s))^2`` as ``D, s`` grow at a fixed ratio (a limit law for isotropic vectors; for the book's coherent rows
+    it is a prediction to test, not a theorem)."""
+    dimension = check_int("dimension", dimension, 1)
+    samples = check_int("samples", samples, 1)
+    ratio = dimension / samples
+    return 2.0 * math.sqrt(ratio) + ratio
+
+
 def coherent_factor(n: int, d: int, tail: float = 1.5, seed: int = 0, dtype: torch.dtype = torch.float64,
                     device: torch.device | str | None = None) -> torch.Tensor:
     """A test factor with coherent rows: Gaussian rows, each scaled by ``|t|`` for a Student-t draw with ``tail``
@@ -216,6 +272,7 @@ def quantum_crossover(d: float, eps: float, constant: float = 1.0) -> float:
     return constant**2 * d / eps**2
 
 
-__all__ = ["SCHEMES", "coherent_factor", "kronecker_gram", "kronecker_gram_reference", "kronecker_leverage_scores",
-           "kronecker_leverage_scores_reference", "kronecker_rows", "kronecker_spectral_error", "quantum_crossover",
+__all__ = ["SCHEMES", "coherent_factor", "expected_frobenius_error", "kronecker_error_norms", "kronecker_gram",
+           "kronecker_gram_reference", "kronecker_leverage_scores", "kronecker_leverage_scores_reference",
+           "kronecker_rows", "kronecker_spectral_error", "marchenko_pastur_edge", "quantum_crossover",
            "query_cost_model", "sample_kronecker_pairs", "sampled_kronecker_gram"]
