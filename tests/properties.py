@@ -102,6 +102,7 @@ def bad_tensors(*shape: int, dtype: torch.dtype = torch.float64):
     return st.sampled_from(cases)
 
 
+# Bad for a size that must be >= 1 (0 is a valid seed or count elsewhere: filter it there), with the text to show.
 bad_integers = st.sampled_from([(-1, "-1"), (0, "0"), (2.5, "2.5"), (True, "True"), ("3", "'3'"), (None, "None")])
 bad_reals = st.sampled_from([(math.nan, "nan"), (math.inf, "inf"), (-math.inf, "-inf"), ("1.0", "'1.0'"),
                              (None, "None")])

@@ -10,22 +10,11 @@ from hypothesis import strategies as st
 
 from simple_algebra.core.validation import MAX_STEPS
 from simple_algebra.optimizers import delta_bar_delta as dbd
+from tests.optimizers.test_delta_bar_delta import run_on_gradients
 from tests.properties import bad_reals, bad_tensors, covers, finite, refuses, seeds, tensors
 
 rules = st.fixed_dictionaries({"lr": st.floats(1e-3, 0.2), "theta": st.floats(0.0, 1.0), "kappa": st.floats(0.0, 0.05),
                                "phi": st.floats(0.0, 0.9)})
-
-
-def _run(cls, gradients, start, **options):
-    w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
-    optimizer = cls([w], log_every=1, **options)
-    weights, rates = [], []
-    for g in gradients:
-        w.grad = torch.tensor(g, dtype=torch.float64)
-        optimizer.step()
-        weights.append(w.detach().tolist())
-        rates.append(optimizer.learning_rates().tolist())
-    return weights, rates, optimizer
 
 
 @covers(dbd.DeltaBarDelta, dbd.RegrettableDeltaBarDelta, dbd.delta_bar_delta_reference, dbd.constant_rate)
@@ -37,13 +26,13 @@ def test_optimizers_match_the_reference_and_refuse_a_nan_gradient(d, steps, seed
     start = torch.randn(d, generator=draw, dtype=torch.float64).tolist()
     cls = dbd.RegrettableDeltaBarDelta if regret else dbd.DeltaBarDelta
     clip = (0.01, 100.0) if regret else (0.0, math.inf)
-    weights, rates, optimizer = _run(cls, gradients, start, **rule)
+    weights, rates, optimizer = run_on_gradients(cls, gradients, start, **rule)
     ref_weights, ref_rates = dbd.delta_bar_delta_reference(gradients, start, regret=regret, clip=clip, **rule)
     torch.testing.assert_close(torch.tensor(weights), torch.tensor(ref_weights), rtol=1e-11, atol=1e-12)
     torch.testing.assert_close(torch.tensor(rates), torch.tensor(ref_rates), rtol=1e-11, atol=1e-12)
     assert len(optimizer.log["step"]) == steps and finite(torch.tensor(optimizer.log["lr_max"]))
     # kappa = phi = 0 is the base optimizer: every rate stays lr
-    _, constant, _ = _run(lambda p, **o: dbd.constant_rate(p, lr=rule["lr"], **o), gradients, start)
+    _, constant, _ = run_on_gradients(lambda p, **o: dbd.constant_rate(p, lr=rule["lr"], **o), gradients, start)
     assert all(r == rule["lr"] for row in constant for r in row)
     # a non-finite gradient is refused and leaves weights and rates as they were
     w = torch.tensor(start, dtype=torch.float64, requires_grad=True)
