@@ -157,3 +157,29 @@ def test_log_quartiles_match_torch_quantile():
     assert dbd._quartiles(values) == pytest.approx(torch.quantile(values, levels).tolist(), rel=1e-14)
     assert dbd._quartiles(values[:4]) == pytest.approx(torch.quantile(values[:4], levels).tolist(), rel=1e-14)
     assert dbd._quartiles(values[:1]) == pytest.approx([float(values[0])] * 5)
+
+
+@pytest.mark.parametrize("regret", [False, True])
+def test_pure_noise_rates_settle_at_the_stationary_mean(regret):
+    # kappa 0.01, phi 0.2: DBD settles at 0.05, RDBD at 0.06; 4000 independent weights give a standard error of the
+    # mean near 0.0006, so the two predictions (a kappa apart) are told apart and each is met within 4 errors.
+    cls = dbd.RegrettableDeltaBarDelta if regret else dbd.DeltaBarDelta
+    w = torch.zeros(4000, dtype=torch.float64, requires_grad=True)
+    optimizer = cls([w], lr=0.1, kappa=0.01, phi=0.2)
+    draw = torch.Generator().manual_seed(3)
+    for _ in range(300):
+        w.grad = torch.randn(4000, generator=draw, dtype=torch.float64)
+        optimizer.step()
+    rates = optimizer.learning_rates()
+    error = float(rates.std()) / math.sqrt(rates.numel())
+    assert abs(float(rates.mean()) - dbd.noise_stationary_rate(0.01, 0.2, regret=regret)) < 4 * error
+    assert abs(float(rates.mean()) - dbd.noise_stationary_rate(0.01, 0.2, regret=not regret)) > 4 * error
+
+
+def test_noise_stationary_rate_values_and_errors():
+    assert dbd.noise_stationary_rate(0.01, 0.2) == pytest.approx(0.05)
+    assert dbd.noise_stationary_rate(0.01, 0.2, regret=True) == pytest.approx(0.06)
+    with pytest.raises(ValueError, match="phi"):
+        dbd.noise_stationary_rate(0.01, 0.0)
+    with pytest.raises(ValueError, match="kappa"):
+        dbd.noise_stationary_rate(-0.01, 0.2)

@@ -113,3 +113,15 @@ def test_trajectories_are_seeded_descend_and_refuse_bad_runs(seed, sigma, proble
     refuses(dbd.steps_to_reach, [], 0.5, argument="losses", shows="[]")
     with pytest.raises(ValueError, match="diverged"):
         dbd.trajectory(dbd.rosenbrock, lambda p: dbd.DeltaBarDelta(p, lr=1.0), [-1.0, 1.5], steps=20)
+
+
+@covers(dbd.noise_stationary_rate)
+@given(st.floats(0.0, 0.1), st.floats(0.01, 0.99), bad_reals)
+def test_noise_stationary_rate_is_linear_in_kappa_regret_adds_kappa_and_bad_numbers_are_refused(kappa, phi, bad):
+    plain = dbd.noise_stationary_rate(kappa, phi)
+    assert plain >= 0 and math.isclose(dbd.noise_stationary_rate(2 * kappa, phi), 2 * plain, rel_tol=1e-12, abs_tol=1e-15)
+    assert math.isclose(dbd.noise_stationary_rate(kappa, phi, regret=True), plain + kappa, rel_tol=1e-12, abs_tol=1e-15)
+    value, shown = bad
+    refuses(dbd.noise_stationary_rate, value, phi, argument="kappa", shows=shown)
+    refuses(dbd.noise_stationary_rate, kappa, value, argument="phi", shows=shown)
+    refuses(dbd.noise_stationary_rate, kappa, 1.0, argument="phi", shows="1.0")

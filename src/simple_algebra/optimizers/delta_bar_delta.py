@@ -377,3 +377,16 @@ def constant_rate(params: Iterable[torch.Tensor] | Iterable[dict[str, Any]], lr:
     :class:`DeltaBarDelta` (its learning-rate spread is zero): the chapter's baseline.
     """
     return DeltaBarDelta(params, lr=lr, kappa=0.0, phi=0.0, base=base, log_every=log_every)
+
+
+def noise_stationary_rate(kappa: float, phi: float, regret: bool = False) -> float:
+    """Mean per-weight learning rate that DBD (``kappa / phi``) or RDBD (``kappa / phi + kappa``) settles at when the
+    directions are pure symmetric noise (chapter "Delta-bar-delta with regret", Song and Yang, arXiv 2310.11291).
+
+    ``delta_t`` is independent of ``bar delta_{t-1}``, so each sign comparison is a fair coin. DBD: the mean obeys
+    ``m = (m + kappa) / 2 + (1 - phi) m / 2``. RDBD (the book's regret rule): the last change ``c`` is +, - or none
+    with probability 1/3 each, and the chain's stationary mean is ``kappa / phi + kappa``. Clipping is ignored.
+    """
+    kappa = check_real("kappa", kappa, low=0.0)
+    phi = check_real("phi", phi, low=0.0, low_inclusive=False, high=1.0, high_inclusive=False)
+    return kappa / phi + (kappa if regret else 0.0)
