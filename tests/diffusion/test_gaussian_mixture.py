@@ -172,3 +172,19 @@ def test_score_function_and_schedule_validation():
         gm.NoiseSchedule(1.0, 2.0, -1.0)
     with pytest.raises(ValueError, match="t must be"):
         vp.coefficients(-0.1)
+
+
+def test_the_lipschitz_bound_holds_on_random_mixtures_and_fails_when_the_diameter_is_understated():
+    grid_1d = torch.linspace(-3.0, 3.0, 41, dtype=torch.float64)
+    grid = torch.cartesian_prod(grid_1d, grid_1d)
+    for seed in range(3):
+        for k in (3, 30):
+            law = gm.random_mixture(k, 4.0, 0.3, generator=torch.Generator().manual_seed(seed)).at_time(0.05)
+            norms = torch.linalg.matrix_norm(law.score_jacobian(grid), ord=2)
+            assert float(norms.max()) <= law.lipschitz_bound() * (1 + 1e-9)
+    # a bound computed for a smaller diameter than the means have is broken by two components at their midpoint
+    pair = gm.random_mixture(2, 4.0, 0.3, generator=torch.Generator().manual_seed(0)).at_time(0.05)
+    narrower = gm.gaussian_mixture(pair.weights, 0.8 * pair.means, pair.variances)
+    midpoint = pair.means.mean(0, keepdim=True)
+    measured = float(torch.linalg.matrix_norm(pair.score_jacobian(midpoint), ord=2).max())
+    assert measured > 1.2 * narrower.lipschitz_bound()

@@ -108,3 +108,21 @@ def test_forward_processes_preserve_variance_and_ou_is_the_constant_schedule(t, 
     refuses(gm.diffuse, x0, t, schedule="vp", argument="schedule", shows="'vp'")
     refuses(gm.ou_forward, x0, t, 3, argument="generator", shows="3")
     refuses(gm.ou_forward, x0[0], t, argument="x0", shows="(2,)")
+
+
+@covers(gm.random_mixture)
+@given(seeds, st.integers(2, 40), st.integers(1, 4), st.floats(0.1, 6.0), huge_sizes, bad_reals)
+def test_random_mixtures_have_exactly_the_asked_diameter(seed, k, d, diameter, huge, bad):
+    mixture = gm.random_mixture(k, diameter, 0.3, d, torch.Generator().manual_seed(seed))
+    assert mixture.components == k and mixture.dim == d and finite(mixture.means)
+    distances = torch.cdist(mixture.means, mixture.means)
+    assert float(distances.max()) == pytest.approx(diameter, rel=1e-12)  # the pair at +-D/2 attains it
+    assert float(mixture.means.norm(dim=1).max()) <= diameter / 2 * (1 + 1e-12)  # the rest lies inside the ball
+    again = gm.random_mixture(k, diameter, 0.3, d, torch.Generator().manual_seed(seed))
+    assert torch.equal(again.means, mixture.means) and torch.equal(again.weights, mixture.weights)
+    value, shown = bad
+    refuses(gm.random_mixture, k, value, argument="diameter", shows=shown)
+    refuses(gm.random_mixture, 1, argument="components", shows="1")
+    refuses(gm.random_mixture, huge, argument=f"components = {huge}", shows="GiB")
+    refuses(gm.random_mixture, k, diameter, 0.0, argument="std", shows="0.0")
+    refuses(gm.random_mixture, k, generator=seed, argument="generator", shows=str(seed))

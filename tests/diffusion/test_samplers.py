@@ -118,3 +118,15 @@ def test_distance_errors():
         df.mmd(x, x, bandwidth=0.0)
     with pytest.raises(ValueError, match="count"):
         df.random_directions(0, 2)
+
+
+def test_the_kl_start_term_is_exact_for_one_component_and_the_bound_matches_hand_arithmetic():
+    single = gm.gaussian_mixture([1.0], [[1.0, 2.0]], 0.25)
+    assert df.mixture_kl_to_standard(single) == pytest.approx(0.5 * (2 * 0.25 + 5.0 - 2 - 2 * math.log(0.25)))
+    ring = gm.ring_mixture(8, radius=2.0, std=0.3)
+    assert df.mixture_kl_to_standard(ring) >= df.mixture_kl_to_standard(gm.gaussian_mixture([1.0], [[0.0, 0.0]], 0.09))
+    bound = df.sde_error_bound(100.0, 4.0, 2, 1000, horizon=5.0, delta=1e-3, score_error=0.1, initial_kl=2.0)
+    h = 4.999 / 1000
+    assert bound["tv"] == pytest.approx(math.sqrt(2.0) * math.exp(-5) + (100 * math.sqrt(2 * h) + 100 * 2 * h + 0.1)
+                                        * math.sqrt(5))
+    assert bound["kl"] == pytest.approx(2.0 * math.exp(-10) + (100**2 * 2 * h + (100 * 2 * h) ** 2 + 0.01) * 5)

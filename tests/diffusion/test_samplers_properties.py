@@ -114,3 +114,23 @@ def test_distances_equal_their_references_vanish_on_equal_sets_and_see_a_shift(s
     refuses(df.mmd, torch.full((2, d), 1e200, dtype=torch.float64), -x[:2], argument="x and y", shows="1e+200")
     big = torch.zeros(2000, 1, dtype=torch.float64)
     refuses(df.mmd_reference, big, big, argument="(n + m)^2", shows="16000000")
+
+
+@covers(df.sde_error_bound, df.mixture_kl_to_standard)
+@given(st.floats(0.1, 500.0), st.floats(0.0, 20.0), st.integers(1, 5), st.integers(1, 10**6), st.floats(0.0, 1.0),
+       st.floats(0.0, 10.0), bad_reals)
+def test_the_solver_bound_adds_its_terms_and_shrinks_with_the_step(lipschitz, moment, d, steps, eps, kl, bad):
+    bound = df.sde_error_bound(lipschitz, moment, d, steps, score_error=eps, initial_kl=kl)
+    assert bound["step"] == pytest.approx((5.0 - 1e-3) / steps) and bound["step_condition"] == pytest.approx(
+        lipschitz * bound["step"])
+    assert bound["tv"] == pytest.approx(bound["tv_start"] + bound["tv_discretisation"] + bound["tv_score"])
+    assert bound["kl"] == pytest.approx(bound["kl_start"] + bound["kl_discretisation"] + bound["kl_score"])
+    finer = df.sde_error_bound(lipschitz, moment, d, 2 * steps, score_error=eps, initial_kl=kl)
+    assert finer["tv_discretisation"] < bound["tv_discretisation"] and finer["tv_score"] == bound["tv_score"]
+    # halving h divides sqrt(h) by sqrt(2) and h by 2: the discretisation term falls by a factor in [sqrt 2, 2]
+    assert math.sqrt(2) * (1 - 1e-9) <= bound["tv_discretisation"] / finer["tv_discretisation"] <= 2 * (1 + 1e-9)
+    value, shown = bad
+    refuses(df.sde_error_bound, value, moment, d, steps, argument="lipschitz", shows=shown)
+    refuses(df.sde_error_bound, lipschitz, moment, d, steps, delta=6.0, argument="delta", shows="6.0")
+    refuses(df.sde_error_bound, lipschitz, moment, d, 0, argument="steps", shows="0")
+    refuses(df.mixture_kl_to_standard, "ring", argument="mixture", shows="str")

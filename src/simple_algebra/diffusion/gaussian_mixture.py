@@ -366,3 +366,30 @@ def ring_mixture(components: int, radius: float = 2.0, std: float = 0.3, dtype: 
     angles = 2 * math.pi * torch.arange(components, dtype=dtype) / components
     means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
     return gaussian_mixture(torch.ones(components, dtype=dtype), means.to(device), std**2)
+
+
+def random_mixture(components: int, diameter: float = 4.0, std: float = 0.3, dim: int = 2,
+                   generator: torch.Generator | None = None, dtype: torch.dtype = torch.float64,
+                   device: torch.device | str | None = None) -> GaussianMixture:
+    """``k >= 2`` components with random means of diameter exactly ``diameter`` and random weights.
+
+    Two means sit at ``+-diameter/2`` along a random direction, the others uniformly in the ball of radius
+    ``diameter / 2`` (so no pair is farther apart); weights are normalised ``Exp(1)`` draws. An asymmetric test case
+    for the ``k``-free bound, which depends on the means only through their diameter. Chapter: Smoothness of
+    Gaussian-mixture diffusions (arXiv 2405.16418).
+    """
+    components, dim = check_int("components", components, 2), check_int("dim", dim, 1)
+    diameter = check_real("diameter", diameter, 0.0, low_inclusive=False)
+    std = check_real("std", std, 0.0, low_inclusive=False)
+    _check_generator(generator)
+    dtype = check_float_dtype("dtype", dtype)
+    check_allocation(f"the means of components = {components}", (components, dim), dtype, None)
+    directions = torch.randn(components, dim, generator=generator, dtype=dtype)
+    directions = directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-300)
+    radii = torch.rand(components, generator=generator, dtype=dtype) ** (1.0 / dim)
+    means = 0.5 * diameter * radii[:, None] * directions
+    means[1] = -0.5 * diameter * directions[0]
+    means[0] = 0.5 * diameter * directions[0]
+    weights = -torch.rand(components, generator=generator, dtype=dtype).clamp_min(1e-300).log()
+    means = means.to(check_device("device", device)) if device is not None else means
+    return gaussian_mixture(weights, means, std**2)

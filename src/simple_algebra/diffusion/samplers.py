@@ -37,7 +37,7 @@ from ..core.validation import (
     check_shape,
     check_steps,
 )
-from .gaussian_mixture import NoiseSchedule, _check_generator, _check_schedule, ou_schedule
+from .gaussian_mixture import GaussianMixture, NoiseSchedule, _check_generator, _check_schedule, ou_schedule
 
 ScoreFunction = Callable[[torch.Tensor, float], torch.Tensor]
 SPACINGS = ("geometric", "uniform")
@@ -284,3 +284,46 @@ def mmd_reference(x: torch.Tensor, y: torch.Tensor, bandwidth: float = 1.0) -> f
     if not math.isfinite(value):
         raise ValueError("x and y are too large for the kernel: squared distances overflow")
     return math.sqrt(max(value, 0.0))
+
+
+def mixture_kl_to_standard(mixture: GaussianMixture) -> float:
+    """An upper bound on ``KL(p_0 || N(0, I))`` for an isotropic mixture, by joint convexity of KL.
+
+    ``KL(sum_i alpha_i N_i || N(0, I)) <= sum_i alpha_i KL(N(mu_i, s_i^2 I) || N(0, I))`` with
+    ``KL(N(mu, s^2 I) || N(0, I)) = (d s^2 + ||mu||^2 - d - d log s^2) / 2``: the start term of the solver bounds.
+    Chapter: Smoothness of Gaussian-mixture diffusions (arXiv 2405.16418).
+    """
+    if not isinstance(mixture, GaussianMixture):
+        raise ValueError(f"mixture must be a GaussianMixture, got {type(mixture).__name__}")
+    d, variances = mixture.dim, mixture.variances
+    per_component = 0.5 * (d * variances + (mixture.means**2).sum(dim=1) - d - d * variances.log())
+    return float(mixture.weights @ per_component)
+
+
+def sde_error_bound(lipschitz: float, second_moment: float, dim: int, steps: int, horizon: float = 5.0,
+                    delta: float = 1e-3, score_error: float = 0.0, initial_kl: float = 0.0) -> dict[str, float]:
+    """The DDPM guarantee of Chen et al. (2023, Thm. 2) with every hidden constant set to 1 (OU, uniform steps).
+
+    With ``h = (horizon - delta) / steps``, ``L`` the score's Lipschitz constant on ``[delta, horizon]``,
+    ``m2^2 = E ||x_0||^2`` and ``eps`` the score's ``L2`` error:
+    ``KL <= KL(p_0 || N(0, I)) e^{-2T} + (L^2 d h + L^2 m2^2 h^2 + eps^2) T`` and
+    ``TV <= sqrt(KL(p_0 || N(0, I))) e^{-T} + (L sqrt(d h) + L m2 h + eps) sqrt(T)``; the theorem needs
+    ``h <= 1 / L`` (``step_condition``). Returns the terms and totals (TV is not capped at 1, so a value above 1
+    shows how far from useful the bound is). Chapter: Smoothness of Gaussian-mixture diffusions (arXiv 2405.16418),
+    which supplies ``L`` and ``m2`` for Gaussian mixtures.
+    """
+    lipschitz = check_real("lipschitz", lipschitz, 0.0, low_inclusive=False)
+    second_moment = check_real("second_moment", second_moment, 0.0)
+    dim, steps = check_int("dim", dim, 1), check_int("steps", steps, 1)
+    score_error = check_real("score_error", score_error, 0.0)
+    initial_kl = check_real("initial_kl", initial_kl, 0.0)
+    time_grid(horizon, delta, 1)  # validates 0 < delta < horizon
+    h, moment = (horizon - delta) / steps, math.sqrt(second_moment)
+    discretisation = lipschitz * math.sqrt(dim * h) + lipschitz * moment * h
+    tv_terms = dict(tv_start=math.sqrt(initial_kl) * math.exp(-horizon),
+                    tv_discretisation=discretisation * math.sqrt(horizon), tv_score=score_error * math.sqrt(horizon))
+    kl_terms = dict(kl_start=initial_kl * math.exp(-2 * horizon),
+                    kl_discretisation=(lipschitz**2 * dim * h + (lipschitz * moment * h) ** 2) * horizon,
+                    kl_score=score_error**2 * horizon)
+    return dict(step=h, step_condition=lipschitz * h, **tv_terms, tv=sum(tv_terms.values()), **kl_terms,
+                kl=sum(kl_terms.values()))
