@@ -1,5 +1,7 @@
 """Prefix attention: the closed-form summary against exact attention, stability, training, and the prefix layer."""
 
+import math
+
 import pytest
 import torch
 
@@ -101,3 +103,21 @@ def test_prefix_layer_has_an_empirical_ntk_and_is_seeded():
     assert kernel.shape == (5, 5)
     torch.testing.assert_close(kernel, reference)
     assert torch.linalg.eigvalsh(kernel)[0] > 0
+
+
+def test_limit_kernel_is_where_the_empirical_ntk_goes_as_the_prefix_grows():
+    # The book's derivation of the m -> infinity kernel: the empirical NTK at initialisation approaches it (like
+    # m^{-1/2} asymptotically; slower at these m, the softmax weights being log-normal). Geometric mean over four
+    # seeds of ||H_0 - Theta|| / ||Theta|| (the zero kernel scores 1). Dropping the key term (1 + c) or the value
+    # term of the formula leaves a distance above 0.8 at m = 4096 that does not shrink.
+    X = torch.randn(12, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    limit = pa.prefix_limit_kernel(X)
+
+    def distance(m):
+        logs = [math.log(float((kernels.empirical_ntk(pa.PrefixAttentionLayer(4, m, seed=s), X) - limit).norm()
+                               / limit.norm())) for s in range(4)]
+        return math.exp(sum(logs) / len(logs))
+
+    distances = [distance(m) for m in (16, 256, 4096)]
+    assert distances[0] > distances[1] > distances[2], distances
+    assert distances[2] < 0.25, distances

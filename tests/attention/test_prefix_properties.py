@@ -113,3 +113,26 @@ def test_trainable_modules_are_seeded_and_refuse_bad_inputs(batch, length, dim, 
     refuses(pf.fit_summary, KP, VP, steps=huge, argument="steps", shows=str(huge))  # was a hours-long loop
     refuses(pf.fit_summary, KP, VP, steps=1, lr=0.0, argument="lr", shows="0.0")
     refuses(pf.fit_summary, KP, VP, steps=1, train_batch=huge, argument="batch", shows=str(huge))
+
+
+@covers(pf.prefix_limit_kernel)
+@given(small, small, small, st.integers(1, 5), seeds, bad_tensors(2, 3, 4))
+def test_limit_kernel_is_a_symmetric_psd_kernel_of_the_last_tokens(n1, n2, length, dim, seed, bad):
+    X1, X2 = rand(seed, n1, length, dim), rand(seed + 1, n2, length + 1, dim)
+    cross = pf.prefix_limit_kernel(X1, X2)
+    assert cross.shape == (n1, n2)
+    c = X1[:, -1] @ X2[:, -1].T / dim
+    torch.testing.assert_close(cross, torch.exp(c) * (1 + c))
+    scrambled = X1.clone()
+    scrambled[:, :-1] = rand(seed + 2, n1, length - 1, dim) if length > 1 else scrambled[:, :-1]
+    torch.testing.assert_close(pf.prefix_limit_kernel(scrambled, X2), cross)  # only the last token enters
+    both = torch.cat([X1, X2[:, :length]])
+    gram = pf.prefix_limit_kernel(both)
+    torch.testing.assert_close(gram, gram.T)
+    assert float(torch.linalg.eigvalsh(gram)[0]) > -1e-9 * float(gram.diagonal().max())  # exp(c) (1 + c) is PSD
+
+    tensor, shown = bad
+    refuses(pf.prefix_limit_kernel, tensor, argument="x1", shows=shown)
+    refuses(pf.prefix_limit_kernel, X1, tensor, argument="x2", shows=shown)
+    refuses(pf.prefix_limit_kernel, X1, rand(seed, n2, length, dim + 1), argument="x2", shows=str(dim + 1))
+    refuses(pf.prefix_limit_kernel, X1, X2.float(), argument="x2", shows="float32")

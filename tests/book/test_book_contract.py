@@ -197,8 +197,8 @@ def size_profiles(notebook):
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "sizes"
                     and getattr(node.func.value, "id", None) == "sa"):
                 given = {keyword.arg: keyword.value for keyword in node.keywords}
-                assert set(given) == {"cpu", "gpu"}, "sa.sizes takes cpu= and gpu="
-                pairs.append((given["cpu"], given["gpu"]))
+                assert {"cpu", "gpu"} <= set(given) <= {"cpu", "gpu", "dry"}, "sa.sizes takes cpu=, gpu= (and dry=)"
+                pairs.append((given["cpu"], given["gpu"], given.get("dry")))
     return pairs
 
 
@@ -221,7 +221,7 @@ def test_gpu_profile_has_the_shape_of_the_cpu_profile(path):
 
     pairs = size_profiles(load(path))
     assert pairs, f"{path.stem} picks no sizes with sa.sizes"
-    for cpu, gpu in pairs:
+    for cpu, gpu, dry in pairs:
         if isinstance(cpu, ast.Call) and isinstance(gpu, ast.Call):  # dict(...) on both sides
             cpu_keys = {keyword.arg: keyword.value for keyword in cpu.keywords}
             gpu_keys = {keyword.arg: keyword.value for keyword in gpu.keywords}
@@ -230,5 +230,28 @@ def test_gpu_profile_has_the_shape_of_the_cpu_profile(path):
             for key, value in cpu_keys.items():
                 kinds = (_size_kind(value), _size_kind(gpu_keys[key]))
                 assert kinds[0] == kinds[1], f"{path.stem}: {key} is a {kinds[0]} on cpu, a {kinds[1]} on gpu"
+            for key, value in ({keyword.arg: keyword.value for keyword in dry.keywords} if dry else {}).items():
+                assert key in gpu_keys, f"{path.stem}: dry names {key}, which the gpu sizes do not have"
+                kinds = (_size_kind(gpu_keys[key]), _size_kind(value))
+                assert kinds[0] == kinds[1], f"{path.stem}: {key} is a {kinds[0]} on gpu, a {kinds[1]} in dry"
         else:
             assert type(cpu) is type(gpu), f"{path.stem}: cpu and gpu sizes are of different kinds"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda path: path.stem)
+def test_colab_installs_the_package_from_the_configured_repository(path):
+    """Colab's launch button opens a bare kernel: the first code cell installs the package there, from the address and
+    branch that ``_config.yml`` gives the launch buttons, and only there (it is hidden on the site)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    expected = f"simple-algebra @ git+{config['repository']['url']}@{config['repository']['branch']}"
+    first = next(cell for cell in load(path)["cells"] if cell["cell_type"] == "code")
+    text = source(first)
+    assert 'if "google.colab" in sys.modules:' in text, "the first code cell must be the guarded Colab install"
+    assert "remove-cell" in first["metadata"].get("tags", []), "the Colab install cell is hidden on the site"
+    installs = re.findall(r'"(simple-algebra @ [^"]+)"', text)
+    assert installs == [expected], f"the Colab cell installs {installs}, _config.yml says {expected!r}"
+
+
+def test_public_config_has_no_placeholder_hub():
+    launch = yaml.safe_load((ROOT / "_config.yml").read_text()).get("launch_buttons", {})
+    assert "jupyterhub_url" not in launch, "a JupyterHub address belongs in a course's own config, not the public one"

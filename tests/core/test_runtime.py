@@ -78,3 +78,30 @@ def test_one_thread_restores_the_thread_count_even_after_an_error():
     except RuntimeError:
         pass
     assert torch.get_num_threads() == before
+
+
+def test_dry_run_takes_gpu_shapes_with_the_short_counts(monkeypatch):
+    monkeypatch.setenv(runtime.DEVICE_VARIABLE, "cpu")
+    monkeypatch.delenv(runtime.PROFILE_VARIABLE, raising=False)
+    cpu, gpu, dry = dict(n=8, steps=10), dict(n=4096, steps=5000), dict(steps=2)
+    monkeypatch.delenv(runtime.DRY_RUN_VARIABLE, raising=False)
+    assert sa.sizes(cpu=cpu, gpu=gpu, dry=dry) == cpu
+    monkeypatch.setenv(runtime.PROFILE_VARIABLE, "gpu")
+    assert sa.sizes(cpu=cpu, gpu=gpu, dry=dry) == gpu  # the real gpu profile ignores dry
+    monkeypatch.setenv(runtime.DRY_RUN_VARIABLE, "1")
+    assert sa.profile() == "gpu"
+    assert sa.sizes(cpu=cpu, gpu=gpu, dry=dry) == dict(n=4096, steps=2)
+    assert sa.sizes(cpu=cpu, gpu=gpu) == gpu
+    monkeypatch.delenv(runtime.PROFILE_VARIABLE)
+    assert sa.sizes(cpu=cpu, gpu=gpu, dry=dry) == dict(n=4096, steps=2)  # a dry run is the gpu profile
+    monkeypatch.setenv(runtime.PROFILE_VARIABLE, "cpu")
+    with pytest.raises(ValueError, match="SIMPLE_ALGEBRA_PROFILE='cpu'"):
+        sa.sizes(cpu=cpu, gpu=gpu, dry=dry)
+
+
+def test_dry_may_only_replace_gpu_entries(monkeypatch):
+    monkeypatch.delenv(runtime.DRY_RUN_VARIABLE, raising=False)
+    with pytest.raises(ValueError, match=r"dry names \['epochs'\]"):
+        sa.sizes(cpu=dict(steps=1), gpu=dict(steps=2), dry=dict(epochs=1))
+    with pytest.raises(ValueError, match="gpu=int"):
+        sa.sizes(cpu=1, gpu=2, dry=dict(steps=1))

@@ -32,13 +32,15 @@ def test_same_seed_same_numbers_and_every_bad_seed_is_refused_by_name(seed, out_
     refuses(runtime.generator, seed, "gpu", argument="on", shows="gpu")
 
 
-@covers(runtime.device, runtime.profile, runtime.sizes, runtime.describe)
+@covers(runtime.device, runtime.profile, runtime.sizes, runtime.describe, runtime.dry_run)
 @given(st.sampled_from(["", "cpu", "cuda", "cuda:7", "tpu", "not-a-device"]), st.sampled_from(["", "cpu", "gpu", "GPU",
                                                                                              "fast"]))
 def test_device_and_profile_follow_the_environment_and_refuse_what_is_not_here(requested, profile):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(runtime.DEVICE_VARIABLE, requested)
         patch.setenv(runtime.PROFILE_VARIABLE, profile)
+        patch.delenv(runtime.DRY_RUN_VARIABLE, raising=False)
+        assert not runtime.dry_run()
         cuda = requested.startswith("cuda")
         if requested in ("", "cpu") or (cuda and torch.cuda.is_available()
                                         and torch.device(requested).index in (None, *range(torch.cuda.device_count()))):

@@ -13,7 +13,8 @@ If ``exp(q . p / sqrt d) ~ phi(q)^T phi(p)`` for a feature map ``phi : R^d -> R^
 whose cost does not depend on ``m``. Here ``phi(x) = taylor_features(x / d^{1/4}, g)``, so that
 ``phi(q)^T phi(p) = sum_{j <= g} (q . p / sqrt d)^j / j!``. The module also trains ``(Z, k)`` directly
 (:class:`NTKAttention`), and trains the prefix itself in a one-layer attention (:class:`PrefixAttentionLayer`),
-where the prefix length plays the role of the width.
+where the prefix length plays the role of the width, with its infinite-length tangent kernel
+(:func:`prefix_limit_kernel`).
 
 Chapter: Infinite-long prefixes (Gu, Liang, Shi, Song, Yang; arXiv 2406.14036).
 """
@@ -336,3 +337,27 @@ class PrefixAttentionLayer(nn.Module):
         query = X[:, -1:, :]                                                      # (n, 1, d)
         weights = torch.softmax(query @ keys.transpose(1, 2) / math.sqrt(self.dim), dim=-1)
         return math.sqrt(self.prefix_length) * (weights @ values)[:, 0, :] @ self.readout
+
+
+def prefix_limit_kernel(x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
+    """The tangent kernel of :class:`PrefixAttentionLayer` in the limit of an infinitely long prefix.
+
+    With ``q = x_L`` and ``m -> infinity`` the softmax denominator concentrates at ``m exp(|q|^2 / 2d)`` (Gaussian
+    prefix keys), the input tokens' share vanishes like ``1/m``, and the gradients with respect to the prefix values
+    and keys contribute ``exp(c)`` and ``exp(c) c``, with ``c = <q, q'> / d``:
+
+        Theta(X, X') = exp(<x_L, x'_L> / d) (1 + <x_L, x'_L> / d)      (only the last tokens enter).
+
+    The empirical kernel at initialisation tends to it like ``m^{-1/2}``. Shapes: ``x1`` (n1, L, d), ``x2``
+    (n2, L', d) (default ``x1``) -> (n1, n2). Chapter: Infinite-long prefixes (arXiv 2406.14036); the limit is the
+    book's derivation, not the paper's.
+    """
+    check_finite_tensor("x1", x1, ndim=3)
+    x2 = x1 if x2 is None else check_finite_tensor("x2", x2, ndim=3)
+    if x2.shape[-1] != x1.shape[-1]:
+        raise ValueError(f"x1 (n1, L, d) and x2 (n2, L', d) must share d, got {tuple(x1.shape)} and {tuple(x2.shape)}")
+    check_same_kind(x1=x1, x2=x2)
+    check_allocation(f"the n1 x n2 kernel for x1 {tuple(x1.shape)} and x2 {tuple(x2.shape)}",
+                     (x1.shape[0], x2.shape[0]), x1.dtype, x1.device)
+    overlap = x1[:, -1, :] @ x2[:, -1, :].T / x1.shape[-1]
+    return torch.exp(overlap) * (1 + overlap)

@@ -6,6 +6,9 @@ the whole book. Environment variables override the automatic choices:
 - ``SIMPLE_ALGEBRA_DEVICE``: a torch device string (``cpu``, ``cuda``, ``cuda:1``); default CUDA when available.
 - ``SIMPLE_ALGEBRA_PROFILE``: ``cpu`` (every chapter in 30 s on two cores) or ``gpu`` (the papers' larger
   sizes); default ``gpu`` when the device is CUDA, else ``cpu``.
+- ``SIMPLE_ALGEBRA_DRY_RUN``: set, a chapter runs the gpu profile's shapes with the few counts that only set how
+  long it runs (steps, seeds) lowered, as each chapter's ``sizes(..., dry=...)`` says: a shape or memory error
+  of the gpu profile shows on a CPU in a minute (``tests/book/test_gpu_dry_run.py``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .validation import check_device, check_seed
 DEVICE_VARIABLE = "SIMPLE_ALGEBRA_DEVICE"
 PROFILE_VARIABLE = "SIMPLE_ALGEBRA_PROFILE"
 PROFILES = ("cpu", "gpu")
+DRY_RUN_VARIABLE = "SIMPLE_ALGEBRA_DRY_RUN"
 
 T = TypeVar("T")
 
@@ -42,9 +46,21 @@ def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def dry_run() -> bool:
+    """True when ``$SIMPLE_ALGEBRA_DRY_RUN`` is set: the gpu profile's shapes, run short (see :func:`sizes`)."""
+    return os.environ.get(DRY_RUN_VARIABLE, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def profile() -> str:
-    """The compute profile: ``$SIMPLE_ALGEBRA_PROFILE`` if set, else ``gpu`` on a CUDA device, else ``cpu``."""
+    """The compute profile: ``$SIMPLE_ALGEBRA_PROFILE`` if set, else ``gpu`` on a CUDA device, else ``cpu``.
+
+    A dry run (:func:`dry_run`) is always the ``gpu`` profile.
+    """
     requested = os.environ.get(PROFILE_VARIABLE, "").strip().lower()
+    if dry_run():
+        if requested not in ("", "gpu"):
+            raise ValueError(f"{DRY_RUN_VARIABLE} runs the gpu profile, but {PROFILE_VARIABLE}={requested!r}")
+        return "gpu"
     if requested:
         if requested not in PROFILES:
             raise ValueError(f"{PROFILE_VARIABLE} must be one of {PROFILES}, got {requested!r}")
@@ -52,9 +68,23 @@ def profile() -> str:
     return "gpu" if device().type == "cuda" else "cpu"
 
 
-def sizes(cpu: T, gpu: T) -> T:
-    """Pick a chapter's sizes for the active profile: ``sizes(cpu=dict(n=512), gpu=dict(n=65536))``."""
-    return gpu if profile() == "gpu" else cpu
+def sizes(cpu: T, gpu: T, dry: dict[str, Any] | None = None) -> T:
+    """Pick a chapter's sizes for the active profile: ``sizes(cpu=dict(n=512), gpu=dict(n=65536))``.
+
+    ``dry`` lowers the gpu entries that only set how long a run lasts (``dry=dict(steps=2, seeds=[0])``); a dry run
+    (:func:`dry_run`) takes the gpu sizes with these entries replaced, so every shape and allocation of the gpu
+    profile happens, in a fraction of its time. It may only name entries that ``gpu`` has.
+    """
+    if dry is not None:
+        if not isinstance(gpu, dict) or not isinstance(dry, dict):
+            raise ValueError(f"dry replaces entries of a gpu dict, got gpu={type(gpu).__name__}, "
+                             f"dry={type(dry).__name__}")
+        unknown = sorted(set(dry) - set(gpu))
+        if unknown:
+            raise ValueError(f"dry names {unknown}, which the gpu sizes do not have")
+    if profile() != "gpu":
+        return cpu
+    return {**gpu, **dry} if dry_run() and dry else gpu
 
 
 def seed_everything(seed: int) -> torch.Generator:
