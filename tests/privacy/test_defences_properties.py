@@ -1,5 +1,6 @@
 """Property tests of the defences: clipping bounds the norm, the noise is seeded and of the stated size, the Gaussian
-mechanism's two formulas are inverse, composition is monotone, noisy SGD is seeded, and bad input is refused by name."""
+mechanism's two formulas are inverse, the accountant's epsilon grows with the releases and shrinks with the noise and
+with subsampling, noisy SGD is seeded, and bad input is refused by name."""
 
 import math
 
@@ -36,28 +37,31 @@ def test_clipping_bounds_the_norm_and_the_noise_is_seeded(seed, clip, scale, bad
     refuses(dp.clip_and_noise, (parts[0].long(),), clip, 1.0, seed, argument="gradients[0]", shows="int64")
 
 
-@covers(dp.gaussian_noise_multiplier, dp.gaussian_epsilon, dp.composed_privacy)
-@given(st.floats(0.01, 0.99), st.floats(1e-9, 0.1), st.sampled_from(dp.CONVENTIONS), st.integers(1, 10**4), bad_reals)
-def test_the_gaussian_mechanism_inverts_and_composition_grows_with_releases(epsilon, delta, convention, releases, bad):
+@covers(dp.gaussian_noise_multiplier, dp.gaussian_epsilon, dp.dp_sgd_epsilon)
+@given(st.floats(0.01, 0.99), st.floats(1e-9, 0.1), st.sampled_from(dp.CONVENTIONS), st.integers(1, 10**4),
+       st.floats(0.001, 0.999), bad_reals)
+def test_the_gaussian_mechanism_inverts_and_the_accountant_is_monotone(epsilon, delta, convention, releases, rate,
+                                                                       bad):
     sigma = dp.gaussian_noise_multiplier(epsilon, delta, convention)
     assert dp.gaussian_epsilon(sigma, delta, convention) == pytest.approx(epsilon, rel=1e-12)
     if convention == "replace_one":
         assert sigma == pytest.approx(2 * dp.gaussian_noise_multiplier(epsilon, delta))
-    basic = dp.composed_privacy(epsilon, delta, releases, "basic")
-    advanced = dp.composed_privacy(epsilon, delta, releases, "advanced")
-    assert basic[0] == pytest.approx(releases * epsilon) and basic[1] == pytest.approx(min(1.0, releases * delta))
-    more = dp.composed_privacy(epsilon, delta, releases + 1, "advanced")
-    assert more[0] > advanced[0] and more[1] >= advanced[1] and math.isfinite(advanced[0])
+    total = dp.dp_sgd_epsilon(sigma, releases, delta)
+    assert math.isfinite(total) and total > 0
+    assert dp.dp_sgd_epsilon(sigma, releases + 1, delta) >= total  # more releases never cost less
+    assert dp.dp_sgd_epsilon(2 * sigma, releases, delta) <= total  # more noise never costs more
+    assert dp.dp_sgd_epsilon(sigma, releases, delta, rate) <= total * (1 + 1e-9)  # subsampling amplifies
     value, shown = bad
     refuses(dp.gaussian_noise_multiplier, value, delta, argument="epsilon", shows=shown)
     refuses(dp.gaussian_noise_multiplier, 1.0, delta, argument="epsilon", shows="1.0")
     refuses(dp.gaussian_epsilon, sigma, value, argument="delta", shows=shown)
     refuses(dp.gaussian_epsilon, 1e-320, delta, argument="noise_multiplier", shows="1e-320")
     refuses(dp.gaussian_epsilon, sigma, delta, "swap", argument="convention", shows="'swap'")
-    refuses(dp.composed_privacy, 1000.0, delta, releases, argument="epsilon", shows="1000.0")
-    refuses(dp.composed_privacy, 1e300, delta, 10**12, "basic", argument="epsilon", shows="1e+300")
-    refuses(dp.composed_privacy, epsilon, delta, 0, argument="releases", shows="0")
-    refuses(dp.composed_privacy, epsilon, delta, releases, "renyi", argument="composition", shows="'renyi'")
+    refuses(dp.dp_sgd_epsilon, value, releases, delta, argument="noise_multiplier", shows=shown)
+    refuses(dp.dp_sgd_epsilon, sigma, 0, delta, argument="steps", shows="0")
+    refuses(dp.dp_sgd_epsilon, sigma, releases, value, argument="delta", shows=shown)
+    refuses(dp.dp_sgd_epsilon, sigma, releases, 1.0, argument="delta", shows="1.0")
+    refuses(dp.dp_sgd_epsilon, sigma, releases, delta, 1.5, argument="sample_rate", shows="1.5")
 
 
 @covers(dp.teacher_task, dp.noisy_sgd)

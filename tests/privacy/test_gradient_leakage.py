@@ -45,6 +45,19 @@ def test_jacobian_rank_is_min_of_unknowns_and_equations():
     assert gl.gradient_jacobian_rank(gl.random_instance(8, 3, 0)) == (18, 24, 18)
 
 
+def test_small_noise_moves_the_attack_to_the_linearised_prediction():
+    # First-order perturbation theory: the best match of g + xi is X + J^+ xi, to within O(|J^+ xi|^2).
+    for sigma in (1e-5, 1e-4):
+        trial = gl.leakage_trial(2, 3, seed=2, noise_multiplier=sigma, restarts=4)
+        predicted = gl.linearised_reconstruction(trial.instance, trial.shared)
+        step = float((predicted - trial.instance.X).norm() / trial.instance.X.norm())
+        assert 1e-2 * sigma < step < 1e3 * sigma
+        assert float((trial.attack.X - predicted).norm() / trial.instance.X.norm()) < 0.02 * step
+    exact = gl.random_instance(2, 3, 2)
+    target = am.shared_gradients(exact.X, exact.W, exact.V, exact.Y)
+    assert torch.equal(gl.linearised_reconstruction(exact, target), exact.X)
+
+
 @pytest.mark.parametrize("call", [
     lambda: gl.random_instance(0, 3, 0),
     lambda: gl.random_instance(2, 3, -1),
@@ -52,6 +65,8 @@ def test_jacobian_rank_is_min_of_unknowns_and_equations():
                           2),
     lambda: gl.dlg_attack((torch.ones(3, 3), torch.ones(3, 3)), torch.ones(3, 3), torch.ones(3, 3), torch.ones(2, 3), 2,
                           restarts=0),
+    lambda: gl.linearised_reconstruction((torch.ones(2, 3),), (torch.ones(3, 3), torch.ones(3, 3))),
+    lambda: gl.linearised_reconstruction(gl.random_instance(2, 3, 0), (torch.ones(2, 2), torch.ones(3, 3))),
 ])
 def test_bad_input_raises_value_error(call):
     with pytest.raises(ValueError):

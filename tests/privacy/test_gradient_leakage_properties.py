@@ -1,5 +1,6 @@
 """Property tests of the attack: instances are seeded, the truth has zero matching loss, a short attack is seeded and
-never worse than its restarts, the Jacobian's rank is bounded by both sides, and bad input is refused by name."""
+never worse than its restarts, the Jacobian's rank is bounded by both sides, the linearised reconstruction inverts the Jacobian
+on its column space, and bad input is refused by name."""
 
 import math
 
@@ -77,3 +78,25 @@ def test_the_jacobian_rank_is_at_most_the_unknowns_and_the_equations(tokens, dim
     wide = gl.LeakageInstance(torch.zeros(2, 200, dtype=torch.float64), torch.zeros(200, 200, dtype=torch.float64),
                               torch.zeros(200, 301, dtype=torch.float64), torch.zeros(2, 301, dtype=torch.float64))
     refuses(gl.gradient_jacobian_rank, wide, argument="d^2 + d k", shows="100200")
+
+
+@covers(gl.linearised_reconstruction)
+@given(st.integers(1, 4), seeds, st.floats(1e-6, 1e-2))
+def test_the_linearised_reconstruction_inverts_the_jacobian_on_its_column_space(tokens, seed, scale):
+    # Below the line n = 2d (here d = 2, so n <= 4) J has full column rank, so a perturbation J D of the gradient
+    # is attributed to exactly D: the predicted reconstruction is X + D.
+    instance = gl.random_instance(tokens, 2, seed)
+    X, W, V, Y = instance.X, instance.W, instance.V, instance.Y
+    exact = shared_gradients(X, W, V, Y)
+    assert torch.equal(gl.linearised_reconstruction(instance, exact), X)
+    direction = scale * torch.randn(X.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    _, pushed = torch.autograd.functional.jvp(lambda x: shared_gradients(x, W, V, Y), (X,), (direction,))
+    moved = tuple(a + b for a, b in zip(exact, pushed))
+    rank = gl.gradient_jacobian_rank(instance)[0]
+    step = gl.linearised_reconstruction(instance, moved) - X
+    if rank == X.numel():
+        assert float((step - direction).norm()) <= 1e-6 * float(direction.norm())
+    assert float(step.norm()) <= float(direction.norm()) * (1 + 1e-6)  # the minimum-norm step is never longer
+    refuses(gl.linearised_reconstruction, (X, W), exact, argument="instance", shows="tuple")
+    refuses(gl.linearised_reconstruction, instance, exact[0], argument="target", shows="Tensor")
+    refuses(gl.linearised_reconstruction, instance, (exact[0], exact[1][:1]), argument="shared", shows="(1, 2)")
