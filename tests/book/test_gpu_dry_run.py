@@ -2,8 +2,10 @@
 missing key or a tensor over the memory budget shows here instead of on a reader's GPU.
 
 A dry run (``SIMPLE_ALGEBRA_DRY_RUN=1``) takes each chapter's gpu sizes with the counts that only set how long it
-runs (steps, seeds, restarts) replaced by the ``dry=`` entries of its ``sa.sizes`` call. The chapter's checks are
-calibrated for the full runs, so a failed ``assert`` is expected here and only reported; any other error fails.
+runs (steps, seeds, restarts) replaced by the ``dry=`` entries of its ``sa.sizes`` call; where one gpu shape alone
+takes minutes on two cores (the longest timing sweeps), ``dry`` lowers it too, and only a GPU machine runs it
+(``SIMPLE_ALGEBRA_PROFILE=gpu``). The chapter's checks are calibrated for the full runs, so a failed ``assert`` is
+expected here and only reported; any other error fails.
 """
 
 from __future__ import annotations

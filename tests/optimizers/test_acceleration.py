@@ -91,6 +91,58 @@ def test_base_rules_equal_torch_step_for_step(base, reference):
     assert torch.allclose(ours, theirs, atol=1e-12, rtol=0)
 
 
+def test_average_form_moves_like_the_sum_form_but_labels_differently():
+    beta = 0.9
+    total, summed = trajectory(lambda p: acc.Accelerated(p, base="momentum", lr=0.05, momentum=beta))
+    average, averaged = trajectory(lambda p: acc.Accelerated(p, base="average", lr=0.05 / (1 - beta), momentum=beta))
+    assert torch.allclose(total, average, atol=1e-12, rtol=0)
+    assert averaged.log["decelerating"] > summed.log["decelerating"]
+    # the sum form decelerates when <b_prev, g> < 0, the average form when (1 - beta) <b_prev, g> < ||g||^2; the
+    # first step already has a = m_1 - g = -beta g
+    assert averaged.log["gain"][0] == pytest.approx(-beta) and summed.log["gain"][0] == 0
+
+
+def _per_row_gradients(model, x, y):
+    rows = []
+    for i in range(len(x)):
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[i:i + 1]), y[i:i + 1]).backward()
+        rows.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    return torch.stack(rows)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_flip_probability_matches_a_monte_carlo_of_batches(seed):
+    model, x, y = problem(seed)
+    direction = torch.randn(sum(p.numel() for p in model.parameters()), generator=generator(seed), dtype=torch.float64)
+    c = _per_row_gradients(model, x, y) @ direction  # backward, row by row: independent of the forward-mode pass
+    draw = generator(seed + 10)
+    batches = torch.rand(40000, len(x), generator=draw, dtype=torch.float64).argsort(dim=1)[:, :16]
+    monte_carlo = float((c[batches].mean(dim=1) < 0).double().mean())
+    p = acc.flip_probability(model, x, y, direction, 16, draws=8192)
+    assert 0.05 < monte_carlo < 0.95  # a probability that is not trivially 0 or 1 (these seeds: 0.47 to 0.78)
+    assert abs(p - monte_carlo) < 0.03  # two Monte Carlo estimates, 8192 and 40000 draws: 5 standard errors
+    assert acc.flip_probability(model, x, y, direction, 16, draws=8192, seed=1) != p  # a second seed, a new estimate
+
+
+def test_forecast_trains_exactly_like_runs_train_and_predicts_the_count():
+    data = runs.digits(seed=0)
+    n = len(data.y_train)
+    reference = runs.train(runs.mlp(hidden=8, seed=3), lambda p: acc.Accelerated(p, base="momentum", lr=0.05), data,
+                           3 * n, 32, n, seed=3)
+    found = acc.deceleration_forecast(runs.mlp(hidden=8, seed=3), data, 0.05, 3 * n, 32, seed=3)
+    assert found["log"]["gain"] == reference.log["gain"]  # the same batches, weights and buffers, step for step
+    assert found["decelerating"] == [g < 0 for g in reference.log["gain"]]
+    count, forecast, variance = 0.0, 0.0, 0.0
+    for seed in range(4):
+        found = acc.deceleration_forecast(runs.mlp(hidden=8, seed=seed), data, 0.05, 3 * n, 32, seed=seed)
+        p = torch.tensor(found["probability"], dtype=torch.float64)
+        count, forecast, variance = count + sum(found["decelerating"]), forecast + float(p.sum()), \
+            variance + float((p * (1 - p)).sum())
+    assert variance > 10  # an informative forecast, not a run of zeros
+    assert abs(count - forecast) < 3 * variance**0.5, (count, forecast, variance)
+
+
 def test_reject_accelerating_takes_no_decelerating_step():
     for base in acc.BASES:
         _, optimizer = trajectory(lambda p: acc.Accelerated(p, base=base, rule="ra", lr=0.05))

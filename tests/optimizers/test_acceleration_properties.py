@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simple_algebra.optimizers import acceleration as acc
+from simple_algebra.optimizers import runs
 from tests.properties import bad_integers, bad_reals, bad_tensors, covers, finite, refuses, seeds
 
 
@@ -99,7 +100,7 @@ def _quadratic_steps(optimizer, w, steps=5):
 
 
 @covers(acc.Accelerated)
-@given(st.sampled_from(acc.BASES), st.sampled_from(acc.RULES), seeds, st.floats(1e-3, 0.1),
+@given(st.sampled_from(acc.WRITINGS), st.sampled_from(acc.RULES), seeds, st.floats(1e-3, 0.1),
        st.sampled_from([math.nan, math.inf, -math.inf]), bad_integers.filter(lambda b: b[0] != 0))
 def test_accelerated_matches_torch_is_seeded_and_refuses_bad_gradients(base, rule, seed, lr, bad, bad_seed):
     start = torch.linspace(-1, 1, 4, dtype=torch.float64)
@@ -113,7 +114,8 @@ def test_accelerated_matches_torch_is_seeded_and_refuses_bad_gradients(base, rul
     if rule == "none":
         w = start.clone().requires_grad_(True)
         reference = {"sgd": lambda p: torch.optim.SGD(p, lr=lr), "momentum": lambda p: torch.optim.SGD(p, lr=lr,
-                     momentum=0.9), "adam": lambda p: torch.optim.Adam(p, lr=lr)}[base]([w])
+                     momentum=0.9), "adam": lambda p: torch.optim.Adam(p, lr=lr),
+                     "average": lambda p: torch.optim.SGD(p, lr=lr * (1 - 0.9), momentum=0.9)}[base]([w])
         torch.testing.assert_close(runs[0][0], _quadratic_steps(reference, w), rtol=1e-12, atol=1e-14)
     if rule == "ra":
         assert runs[0][1]["decelerating"] == 0
@@ -132,3 +134,48 @@ def test_accelerated_matches_torch_is_seeded_and_refuses_bad_gradients(base, rul
     refuses(acc.Accelerated, [w], lr=-lr, argument="lr", shows=str(-lr))
     refuses(acc.Accelerated, [w], base="lbfgs", argument="base", shows="'lbfgs'")
     refuses(acc.Accelerated, [w], betas=None, argument="betas", shows="None")
+
+
+def _tiny(seed, rows=40):
+    draw = torch.Generator().manual_seed(seed)
+    x = torch.randn(rows, 5, generator=draw, dtype=torch.float64)
+    return runs.mlp(inputs=5, hidden=3, outputs=3, seed=seed % 1000), x, torch.randint(3, (rows,), generator=draw)
+
+
+@covers(acc.flip_probability)
+@given(seeds, st.integers(1, 40), bad_tensors(4))
+def test_flip_probability_is_a_probability_odd_in_the_direction_and_refuses_bad_input(seed, batch, bad):
+    model, x, y = _tiny(seed)
+    d = sum(w.numel() for w in model.parameters())
+    direction = torch.randn(d, generator=torch.Generator().manual_seed(seed + 1), dtype=torch.float64)
+    p, q = acc.flip_probability(model, x, y, direction, batch), acc.flip_probability(model, x, y, -direction, batch)
+    assert 0 <= p <= 1 and math.isfinite(p)
+    assert abs(p + q - 1) < 1e-12  # the batch mean along -direction is minus the one along direction
+    if batch == len(x):  # the whole pool: no randomness, the sign of the full-data inner product
+        assert p in (0.0, 1.0)
+    refuses(acc.flip_probability, model, x, y, direction[:-1], batch, argument="direction", shows=str(d))
+    refuses(acc.flip_probability, model, x, y, direction, len(x) + 1, argument="batch_size", shows=str(len(x) + 1))
+    refuses(acc.flip_probability, model, x, y.double(), direction, batch, argument="y")
+    refuses(acc.flip_probability, model, x.float(), y, direction, batch, argument="x", shows="float32")
+    tensor, shown = bad
+    refuses(acc.flip_probability, model, x, y, tensor, batch, argument="direction", shows=shown)
+
+
+@covers(acc.deceleration_forecast)
+@given(seeds, st.sampled_from(["none", "ra"]), st.integers(1, 12), bad_integers.filter(lambda b: b[0] != 0))
+def test_forecast_probabilities_labels_and_refusals(seed, rule, steps, bad_seed):
+    data = runs.digits(seed=seed % 7)
+    found = acc.deceleration_forecast(runs.mlp(hidden=2, seed=seed % 7), data, 0.05, 50 * steps, 50, seed=seed,
+                                      rule=rule)
+    p = found["probability"]
+    assert len(p) == len(found["decelerating"]) == found["log"]["steps"] == steps
+    assert p[0] == 0.0 and not found["decelerating"][0]  # no buffer yet: the first step cannot decelerate
+    assert all(0 <= value <= 1 for value in p)
+    key = "rejected" if rule == "ra" else "decelerating"
+    assert sum(found["decelerating"]) == found["log"][key]
+    model = runs.mlp(hidden=2)
+    refuses(acc.deceleration_forecast, model, "digits", 0.05, 100, 50, argument="data", shows="str")
+    refuses(acc.deceleration_forecast, model, data, 0.05, 100, 50, rule="rva", argument="rule", shows="'rva'")
+    refuses(acc.deceleration_forecast, model, data, 0.05, 10, 50, argument="budget", shows="10")
+    value, shown = bad_seed
+    refuses(acc.deceleration_forecast, model, data, 0.05, 100, 50, seed=value, argument="seed", shows=shown)

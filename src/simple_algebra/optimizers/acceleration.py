@@ -17,6 +17,12 @@ Reject Accelerating (RA) and Random Vector Accelerating (RVA) in :class:`Acceler
   moments) are updated as usual either way;
 - RVA: the minibatch gradient is replaced by ``grad + 2 <u, grad> / ||u||^2 u`` with ``u ~ N(0, I)`` drawn from an
   explicit seed before the base optimizer sees it (always accelerating; the expected gain is ``2 / dimension``).
+
+The label depends on how momentum is *written*. ``base="momentum"`` is torch's sum form ``b = beta b + g``, step
+``lr b``: it decelerates exactly when ``<b_prev, g> < 0``, when the new gradient points against the previous step, a
+property of the weight trajectory alone. ``base="average"`` is the average form ``m = beta m + (1 - beta) g``, step
+``lr m``: at ``lr / (1 - beta)`` it moves the weights identically, but it decelerates when ``<m_prev, g> < ||g||^2``.
+:func:`deceleration_forecast` predicts the sum form's labels step by step.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import Any
 
 import torch
 
-from ..core.runtime import generator
+from ..core.runtime import generator, one_thread
 from ..core.validation import (
     check_allocation,
     check_choice,
@@ -41,6 +47,7 @@ from ..core.validation import (
 )
 
 BASES = ("sgd", "momentum", "adam")
+WRITINGS = BASES + ("average",)  # "average": heavy ball in average form
 RULES = ("none", "ra", "rva")
 
 
@@ -201,9 +208,86 @@ def bound_factor_curve(log: Mapping[str, Any], points: int = 50) -> tuple[list[i
     return times, ratios
 
 
+def flip_probability(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, direction: torch.Tensor,
+                     batch_size: int, draws: int = 2048, seed: int = 0) -> float:
+    """``P(<direction, minibatch gradient> < 0)`` for a batch of ``batch_size`` rows drawn without replacement from
+    ``(x, y)``, under the cross-entropy of ``model`` (its parameters, flattened in order, are ``direction``'s layout).
+
+    One forward-mode pass gives every row's ``c_i = <direction, grad loss_i>``; the batch's inner product is their
+    mean over a uniform subset, counted over ``draws`` subsets (disjoint batches of random orders of the rows, from
+    ``seed``; error at most ``0.5 / sqrt(draws)``). A normal approximation overstated small probabilities here.
+    Chapter: Enhancing SGD (arXiv 2402.01515): the chance that minibatch noise makes a momentum step decelerate.
+    """
+    from torch.func import functional_call, jvp
+
+    if not isinstance(model, torch.nn.Module):
+        raise ValueError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_finite_tensor("x", x, ndim=2)
+    check_finite_tensor("direction", direction, ndim=1)
+    names, weights = zip(*((name, p.detach()) for name, p in model.named_parameters()))
+    if direction.numel() != sum(w.numel() for w in weights):
+        raise ValueError(f"direction must have one entry per model weight ({sum(w.numel() for w in weights)}), "
+                         f"got {direction.numel()}")
+    check_same_kind(x=x, direction=direction, weights=weights[0])
+    if not isinstance(y, torch.Tensor) or y.shape != x.shape[:1] or y.is_floating_point():
+        raise ValueError(f"y must hold one integer label per row of x ({x.shape[0]},), got {getattr(y, 'shape', y)}")
+    batch_size = check_int("batch_size", batch_size, 1, len(x))
+    draws, draw = check_steps("draws", draws), generator(check_seed("seed", seed))
+    tangents = {name: t.view_as(w) for name, t, w in zip(names, direction.split([w.numel() for w in weights]), weights)}
+
+    def losses(params: dict[str, torch.Tensor]) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(functional_call(model, params, (x,)), y, reduction="none")
+
+    with torch.enable_grad():
+        inner = jvp(losses, (dict(zip(names, weights)),), (tangents,))[1].double()
+    check_finite_tensor("the per-row inner products", inner)
+    per_order = len(inner) // batch_size  # disjoint batches in one random order of the rows: each a uniform subset
+    orders = torch.rand(-(-draws // per_order), len(inner), generator=draw).argsort(dim=1)[:, :per_order * batch_size]
+    means = inner.cpu()[orders].view(-1, batch_size).mean(dim=1)[:draws]
+    return float((means < 0).double().mean())
+
+
+def deceleration_forecast(model: torch.nn.Module, data: Any, lr: float, budget: int, batch_size: int,
+                          seed: int = 0, momentum: float = 0.9, rule: str = "none") -> dict[str, Any]:
+    """Train ``model`` with sum-form heavy ball (``Accelerated(base="momentum", rule=rule)``) exactly as
+    :func:`runs.train` does (same batches for ``seed``), and forecast each step's label before it is drawn.
+
+    A step decelerates when ``<b_prev, g_t> < 0``; given the past, the batch is a uniform draw from the epoch's
+    unused rows, so it does with probability ``p_t = flip_probability(...)`` on them (seed ``t``), and ``sum(labels -
+    p)`` is a martingale of variance ``sum p (1 - p)``. Returns ``probability``, ``decelerating`` (per step; under RA:
+    rejected) and the optimizer's ``log``.
+    """
+    from .runs import Dataset  # the loop below repeats runs.train's batch order; a test holds the two equal
+
+    if not isinstance(data, Dataset):
+        raise ValueError(f"data must be a runs.Dataset, got {type(data).__name__}")
+    rule = check_choice("rule", rule, ("none", "ra"))
+    n = len(data.y_train)
+    batch_size = check_int("batch_size", batch_size, 1, n)
+    steps = check_steps("budget // batch_size", check_int("budget", budget, batch_size) // batch_size)
+    optimizer = Accelerated(model.parameters(), base="momentum", rule=rule, lr=lr, momentum=momentum)
+    draw = generator(check_seed("seed", seed))
+    order, position, probability, labels = torch.randperm(n, generator=draw), 0, [], []
+    with one_thread():
+        for _ in range(steps):
+            if position + batch_size > n:
+                order, position = torch.randperm(n, generator=draw), 0
+            pool, position = order[position:].to(data.y_train.device), position + batch_size
+            buffer = optimizer.state[next(iter(model.parameters()))].get("buffer")
+            probability.append(0.0 if buffer is None else flip_probability(
+                model, data.x_train[pool], data.y_train[pool], buffer, batch_size, seed=len(probability)))
+            before = optimizer.log["decelerating"] + optimizer.log["rejected"]
+            optimizer.zero_grad()
+            x, y = data.x_train[pool[:batch_size]], data.y_train[pool[:batch_size]]
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            labels.append(optimizer.log["decelerating"] + optimizer.log["rejected"] > before)
+    return {"probability": probability, "decelerating": labels, "log": optimizer.log}
+
+
 class Accelerated(torch.optim.Optimizer):
-    """SGD, SGD with momentum or Adam, optionally with Reject Accelerating (``ra``) or Random Vector Accelerating
-    (``rva``).
+    """SGD, SGD with momentum (``base="average"``: written in average form) or Adam, optionally with Reject
+    Accelerating (``ra``) or Random Vector Accelerating (``rva``).
 
     ``Accelerated(params, base="momentum", rule="ra", lr=0.01)`` drops into any training loop (``step(closure)`` or
     ``step()`` after ``backward``). With ``rule="none"`` the steps equal ``torch.optim.SGD`` (with ``momentum``,
@@ -218,7 +302,7 @@ class Accelerated(torch.optim.Optimizer):
     def __init__(self, params: Iterable[torch.nn.Parameter], base: str = "sgd", rule: str = "none",
                  lr: float = 0.1, momentum: float = 0.9, betas: Sequence[float] = (0.9, 0.999), eps: float = 1e-8,
                  seed: int = 0) -> None:
-        base = check_choice("base", base, BASES)
+        base = check_choice("base", base, WRITINGS)
         rule = check_choice("rule", rule, RULES)
         lr = check_real("lr", lr, low=0.0, low_inclusive=False)
         momentum = check_real("momentum", momentum, low=0.0, high=0.999)
@@ -270,6 +354,12 @@ class Accelerated(torch.optim.Optimizer):
             else:
                 state["buffer"].mul_(group["momentum"]).add_(gradient)
             direction, plain = state["buffer"], raw
+        elif self.base == "average":  # m = (1 - beta) b for the sum form's buffer b: the same steps at lr / (1 - beta)
+            if "m" not in state:
+                state["m"] = gradient * (1 - group["momentum"])
+            else:
+                state["m"].mul_(group["momentum"]).add_(gradient, alpha=1 - group["momentum"])
+            direction, plain = state["m"], raw
         else:
             beta1, beta2 = group["betas"]
             if "m" not in state:
@@ -305,6 +395,6 @@ class Accelerated(torch.optim.Optimizer):
         return loss
 
 
-__all__ = ["BASES", "RULES", "Accelerated", "acceleration_split", "bound_estimates", "bound_factor",
-           "bound_factor_curve", "cos_squared", "framework_direction", "framework_direction_reference",
-           "householder", "random_vector_gain"]
+__all__ = ["BASES", "RULES", "WRITINGS", "Accelerated", "acceleration_split", "bound_estimates", "bound_factor",
+           "bound_factor_curve", "cos_squared", "deceleration_forecast", "flip_probability", "framework_direction",
+           "framework_direction_reference", "householder", "random_vector_gain"]
