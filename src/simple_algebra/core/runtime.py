@@ -6,9 +6,9 @@ the whole book. Environment variables override the automatic choices:
 - ``SIMPLE_ALGEBRA_DEVICE``: a torch device string (``cpu``, ``cuda``, ``cuda:1``); default CUDA when available.
 - ``SIMPLE_ALGEBRA_PROFILE``: ``cpu`` (every chapter in 30 s on two cores) or ``gpu`` (the papers' larger
   sizes); default ``gpu`` when the device is CUDA, else ``cpu``.
-- ``SIMPLE_ALGEBRA_DRY_RUN``: set, a chapter runs the gpu profile's shapes with the few counts that only set how
-  long it runs (steps, seeds) lowered, as each chapter's ``sizes(..., dry=...)`` says: a shape or memory error
-  of the gpu profile shows on a CPU in a minute (``tests/book/test_gpu_dry_run.py``).
+- ``SIMPLE_ALGEBRA_DRY_RUN``: set, a chapter runs the gpu profile with the counts that only set how long it runs
+  (steps, seeds) lowered, as each chapter's ``sizes(..., dry=...)`` says: a key, shape or memory error of the
+  gpu profile shows on a CPU in a minute (``tests/book/test_gpu_dry_run.py``).
 """
 
 from __future__ import annotations
@@ -71,9 +71,10 @@ def profile() -> str:
 def sizes(cpu: T, gpu: T, dry: dict[str, Any] | None = None) -> T:
     """Pick a chapter's sizes for the active profile: ``sizes(cpu=dict(n=512), gpu=dict(n=65536))``.
 
-    ``dry`` lowers the gpu entries that only set how long a run lasts (``dry=dict(steps=2, seeds=[0])``); a dry run
-    (:func:`dry_run`) takes the gpu sizes with these entries replaced, so every shape and allocation of the gpu
-    profile happens, in a fraction of its time. It may only name entries that ``gpu`` has.
+    ``dry`` lowers the gpu entries that only set how long a run lasts (``dry=dict(steps=2, seeds=[0])``), and the
+    few gpu shapes that alone take minutes on a CPU (the longest timing sweeps); a dry run (:func:`dry_run`) takes
+    the gpu sizes with these entries replaced, so the gpu profile's code paths, keys and other shapes run, in a
+    fraction of its time. It may only name entries that ``gpu`` has.
     """
     if dry is not None:
         if not isinstance(gpu, dict) or not isinstance(dry, dict):
