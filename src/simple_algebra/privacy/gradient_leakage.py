@@ -190,6 +190,17 @@ def _jacobian(X: torch.Tensor, W: torch.Tensor, V: torch.Tensor, Y: torch.Tensor
     return torch.autograd.functional.jacobian(flat, X.detach()).reshape(-1, X.numel())
 
 
+def _check_instance(instance: LeakageInstance) -> tuple[torch.Tensor, ...]:
+    """``(X, W, V, Y)`` of a valid instance with one sequence ``X`` of shape ``(n, d)``."""
+    if not isinstance(instance, LeakageInstance):
+        raise ValueError(f"instance must be a LeakageInstance (see random_instance()), got {type(instance).__name__}")
+    X, W, V, Y = instance.X, instance.W, instance.V, instance.Y
+    _check_model(X, W, V, Y)
+    if X.ndim != 2:
+        raise ValueError(f"instance.X must have shape (n, d), got {tuple(X.shape)}")
+    return X, W, V, Y
+
+
 def gradient_jacobian_rank(instance: LeakageInstance, tolerance: float = 1e-9) -> tuple[int, int, int]:
     """Local identifiability: the rank of the Jacobian of ``X -> (dL/dW, dL/dV)`` at the secret ``X``.
 
@@ -199,12 +210,7 @@ def gradient_jacobian_rank(instance: LeakageInstance, tolerance: float = 1e-9) -
     below ``tolerance`` times the largest count as zero. Chapter: gradient leakage (arXiv 2311.13624).
     """
     tolerance = check_real("tolerance", tolerance, 0.0, 1.0, low_inclusive=False)
-    if not isinstance(instance, LeakageInstance):
-        raise ValueError(f"instance must be a LeakageInstance (see random_instance()), got {type(instance).__name__}")
-    X, W, V, Y = instance.X, instance.W, instance.V, instance.Y
-    _check_model(X, W, V, Y)
-    if X.ndim != 2:
-        raise ValueError(f"instance.X must have shape (n, d), got {tuple(X.shape)}")
+    X, W, V, Y = _check_instance(instance)
     jacobian = _jacobian(X, W, V, Y)
     singular = torch.linalg.svdvals(jacobian)
     rank = int((singular > tolerance * singular.max()).sum()) if float(singular.max()) > 0 else 0
@@ -220,12 +226,7 @@ def linearised_reconstruction(instance: LeakageInstance, shared: tuple[torch.Ten
     there, to within ``O(||J^+ (g~ - g)||^2)``, while that step is small; it says nothing once the step is of the
     order of ``X``. ``shared``: ``((d, d), (d, k))``. Chapter: gradient leakage in transformer (arXiv 2311.13624).
     """
-    if not isinstance(instance, LeakageInstance):
-        raise ValueError(f"instance must be a LeakageInstance (see random_instance()), got {type(instance).__name__}")
-    X, W, V, Y = instance.X, instance.W, instance.V, instance.Y
-    _check_model(X, W, V, Y)
-    if X.ndim != 2:
-        raise ValueError(f"instance.X must have shape (n, d), got {tuple(X.shape)}")
+    X, W, V, Y = _check_instance(instance)
     shared = _check_target(shared, X)
     exact = _gradients(X, W, V, Y)
     if any(a.shape != b.shape for a, b in zip(shared, exact)):
