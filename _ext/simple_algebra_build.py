@@ -12,7 +12,9 @@
    extensions it loads on demand, the menu and the accessibility components) are copied into ``_static/mathjax``
    and ``mathjax_path`` in ``_config.yml`` points there. Offline, in a classroom or behind a firewall, formulas
    still render, and a page makes no third-party request at all.
-4. Drops scripts that were registered twice. sphinx-thebe adds its inline configuration each time the
+4. Adds the book's own stylesheet (``book/_static/simple-algebra.css``: link colours inside boxes that meet WCAG
+   AA contrast).
+5. Drops scripts that were registered twice. sphinx-thebe adds its inline configuration each time the
    environment reads documents, and under Jupyter Book that happens twice, so the page declared
    `const THEBE_JS_URL` twice and the browser reported a SyntaxError on every page.
 """
@@ -47,7 +49,8 @@ def stage_mathjax(app):
             shutil.copytree(origin, copy)
         else:
             shutil.copy2(origin, copy)
-    app.config.html_static_path = [*app.config.html_static_path, str(staged)]
+    own = Path(app.confdir) / "book" / "_static"
+    app.config.html_static_path = [*app.config.html_static_path, str(staged), str(own)]
 
 
 def drop_repeated_scripts(app, pagename, templatename, context, doctree):
@@ -66,6 +69,7 @@ def setup(app):
     os.environ["SIMPLE_ALGEBRA_QUIET"] = "1"
     os.environ["MPLBACKEND"] = INLINE_BACKEND
     app.connect("builder-inited", stage_mathjax)
+    app.add_css_file("simple-algebra.css")
     # Late (priority 900): other extensions add page scripts in their own html-page-context handlers.
     app.connect("html-page-context", drop_repeated_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
