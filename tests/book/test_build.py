@@ -72,6 +72,9 @@ def test_the_extension_draws_figures_inline_whatever_the_caller_set(monkeypatch)
         def connect(self, *args, **kwargs):
             pass
 
+        def add_css_file(self, *args, **kwargs):
+            pass
+
     for caller in ("Agg", "pdf", None):
         if caller is None:
             monkeypatch.delenv("MPLBACKEND", raising=False)
