@@ -14,11 +14,15 @@ docstring lists its modules):
 - ``privacy``: gradient leakage in attention and its defences (Part V).
 
 Data flows one way: the book's notebooks import this package, which imports torch and numpy; no subpackage imports
-a chapter or a benchmark. The runtime's everyday names and ``glue`` are re-exported here (``sa.sizes``, ``sa.one_thread``, ``sa.glue``, ...).
+a chapter or a benchmark. The runtime's everyday names and ``glue`` are re-exported here (``sa.sizes``,
+``sa.one_thread``, ``sa.glue``, ...), and so is ``sa.check``, which checks a
+student's answer to an exercise (``core.checking``; the exercises are registered in ``exercises``).
 """
 
+from .core.checking import check, exercise_inputs
 from .core.glue import glue
 from .core.runtime import describe, device, generator, one_thread, profile, progress, seed_everything, sizes
 
 __version__ = "0.1.0"
-__all__ = ["describe", "device", "generator", "glue", "one_thread", "profile", "progress", "seed_everything", "sizes"]
+__all__ = ["check", "describe", "device", "exercise_inputs", "generator", "glue", "one_thread", "profile", "progress",
+           "seed_everything", "sizes"]
