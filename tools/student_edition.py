@@ -8,10 +8,10 @@ What is removed from each chapter notebook:
 - in code cells, the lines from ``# BEGIN SOLUTION`` to ``# END SOLUTION`` (the markers Otter-Grader and nbgrader
   read), replaced by ``# YOUR CODE HERE``: the line ``answer = ...`` above them keeps the cell runnable, and
   ``sa.check`` then says "no answer yet";
-- the hidden cells after the "Exercises" heading that compute the numbers of the solutions (``# Serves ...``);
 - every output and execution count.
 
-The site is a normal ``jupyter-book build`` of a copy of the book holding those notebooks, with sphinx-exercise's
+The hidden cells that compute the numbers the solutions quote stay (they also serve the chapter's prose and checks;
+the site hides them, and a student who opens one sees a computation, not a solution). The site is a normal ``jupyter-book build`` of a copy of the book holding those notebooks, with sphinx-exercise's
 ``hide_solutions`` set as well; it executes every notebook, as the main build does (about 7 minutes on two cores).
 """
 
@@ -31,7 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END, STUB = "# BEGIN SOLUTION", "# END SOLUTION", "# YOUR CODE HERE"
 # A solution directive: an opening fence of 3+ backticks or colons, then "{solution}", up to the same fence.
 SOLUTION_BLOCK = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution\}.*?^(?P=fence)[ \t]*$\n?", re.M | re.S)
-EXERCISES_HEADING = re.compile(r"^#+\s+Exercises", re.M)
 
 
 def strip_markdown(text: str) -> str:
@@ -61,18 +60,15 @@ def strip_code(source: str) -> str:
 
 
 def student_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """A copy of ``notebook`` with the solutions, the solutions' hidden helper cells and every output removed."""
+    """A copy of ``notebook`` with the solutions and every output removed."""
     student = nbformat.from_dict(notebook)
-    cells, after_exercises = [], False
+    cells = []
     for cell in student.cells:
         if cell.cell_type == "markdown":
-            after_exercises = after_exercises or bool(EXERCISES_HEADING.search(cell.source))
             cell.source = strip_markdown(cell.source)
             if not cell.source.strip():
                 continue
         elif cell.cell_type == "code":
-            if after_exercises and cell.source.lstrip().startswith("# Serves"):
-                continue
             cell.source = strip_code(cell.source)
             cell.outputs, cell.execution_count = [], None
         cells.append(cell)
